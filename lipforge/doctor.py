@@ -1,0 +1,53 @@
+"""`lipforge doctor`: which backends and weight files this machine has, and what `auto` picks."""
+from __future__ import annotations
+
+import shutil
+
+from rich.console import Console
+from rich.table import Table
+
+from lipforge.weights import KNOWN_WEIGHTS, locate, search_dirs
+
+
+def backend_rows() -> list[dict]:
+    from lipforge.align.backends import available_backends as align_backends
+    from lipforge.face.backends import available_backends as face_backends
+
+    rows = []
+    for component, fn in (("face detector", face_backends), ("aligner", align_backends)):
+        for b in fn():
+            rows.append({"component": component, **b})
+    return rows
+
+
+def tool_rows() -> list[dict]:
+    rows = []
+    for tool, why in (("dvc", "pipeline"), ("git", "lineage (commit of each run)"), ("mfa", "aligner backend mfa")):
+        path = shutil.which(tool)
+        rows.append({"component": "tool", "name": tool, "available": path is not None,
+                     "detail": path or f"not on PATH ({why})"})
+    return rows
+
+
+def weight_rows() -> list[dict]:
+    rows = []
+    for w in KNOWN_WEIGHTS:
+        path = locate(w.filename)
+        rows.append({"component": "weights", "name": w.name, "available": path is not None,
+                     "detail": str(path) if path else f"{w.filename} absent -> {w.fallback}", "used_by": w.used_by})
+    return rows
+
+
+def run_doctor() -> int:
+    console = Console()
+    table = Table(title="lipforge doctor", show_lines=False)
+    for col in ("component", "name", "status", "detail"):
+        table.add_column(col, overflow="fold")
+    for r in backend_rows() + tool_rows() + weight_rows():
+        status = "[green]present[/]" if r["available"] else "[yellow]absent[/]"
+        if r.get("auto_pick"):
+            status += " [bold](auto)[/]"
+        table.add_row(r["component"], r["name"], status, r.get("detail", ""))
+    console.print(table)
+    console.print("weight search dirs: " + ", ".join(str(d) for d in search_dirs()))
+    return 0

@@ -1,0 +1,75 @@
+"""Per-clip fan-out on Ray. The same code runs on a laptop (local Ray) and on a cluster (params.ray.address)."""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from lipforge.params import RayParams
+from lipforge.progress import progress_bar
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """A per-clip task that raised: the stage turns it into a rejects row instead of stopping."""
+
+    item: Any
+    error: str
+
+
+def _quiet_env() -> None:
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+
+
+@contextmanager
+def ray_session(cfg: RayParams):
+    """Join the configured cluster, or start a local Ray; shut down only what we started."""
+    import ray
+
+    _quiet_env()
+    if ray.is_initialized():
+        yield ray.get_runtime_context().gcs_address
+        return
+    kwargs: dict[str, Any] = dict(address=cfg.address, include_dashboard=False, logging_level="WARNING",
+                                  log_to_driver=True)
+    if cfg.address is None and cfg.num_cpus is not None:
+        kwargs["num_cpus"] = cfg.num_cpus
+    ray.init(**kwargs)
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+
+
+def map_tasks(fn: Callable, items: Iterable, cfg: RayParams, desc: str, **shared) -> list:
+    """Run fn(item, **shared) for every item as Ray tasks; results in input order.
+
+    `shared` values are put in the object store once. A task that raises yields a TaskFailure for its
+    item. Needs an active `ray_session`.
+    """
+    import ray
+
+    items = list(items)
+    if not items:
+        return []
+    shared_refs = {k: ray.put(v) for k, v in shared.items()}
+    remote = ray.remote(num_cpus=cfg.cpus_per_task, num_gpus=cfg.gpus_per_task, max_retries=1)(fn)
+    refs = [remote.remote(item, **shared_refs) for item in items]
+    index = {ref: i for i, ref in enumerate(refs)}
+    results: list = [None] * len(refs)
+    pending = list(refs)
+    with progress_bar(desc, total=len(refs)) as advance:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                i = index[ref]
+                try:
+                    results[i] = ray.get(ref)
+                except Exception as err:  # noqa: BLE001 - a clip's failure must not stop the stage
+                    cause = getattr(err, "cause", None) or err
+                    results[i] = TaskFailure(items[i], f"{type(cause).__name__}: {str(cause).splitlines()[-1] if str(cause) else ''}")
+                advance()
+    return results

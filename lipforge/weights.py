@@ -1,0 +1,55 @@
+"""Pretrained weight files the pipeline can use, where it looks for them, and what runs when they are absent.
+
+Standard caches are honoured (torch hub's checkpoints folder, $LIPFORGE_WEIGHTS_DIR); a file that is present
+is used and its sha256 recorded in the outputs it produced, else the named offline fallback runs.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    name: str
+    filename: str
+    used_by: str
+    fallback: str
+
+
+KNOWN_WEIGHTS: tuple[WeightFile, ...] = (
+    WeightFile("s3fd", "s3fd-619a316812.pth", "face_crop (face-alignment detector)", "dlib HOG detector"),
+    WeightFile("fan_2d", "2DFAN4-11f355bf06.pth.tar", "face_crop (face-alignment 68 landmarks)",
+               "dlib shape_predictor_68_face_landmarks"),
+    WeightFile("vgg19", "vgg19-dcbb9e9d.pth", "train_generator perceptual loss (torchvision VGG-19)",
+               "perceptual features from the trained lip-sync expert (named in provenance)"),
+    WeightFile("raft_small", "raft_small_C_T_V2-01064c6d.pth", "optical-flow losses and metrics (torchvision RAFT)",
+               "differentiable classical flow (Horn-Schunck) in torch"),
+    WeightFile("inception_fid", "pt_inception-2015-12-05-6726825d.pth", "evaluate FID (pytorch-fid InceptionV3)",
+               "FID on lipforge expert features, labelled as such"),
+    WeightFile("syncnet_v2", "syncnet_v2.model", "evaluate LSE-D/LSE-C (syncnet_python)",
+               "separately seeded lipforge evaluation expert"),
+)
+
+
+def search_dirs() -> list[Path]:
+    dirs = []
+    if os.environ.get("LIPFORGE_WEIGHTS_DIR"):
+        dirs.append(Path(os.environ["LIPFORGE_WEIGHTS_DIR"]))
+    try:
+        import torch.hub
+
+        dirs.append(Path(torch.hub.get_dir()) / "checkpoints")
+    except ImportError:
+        dirs.append(Path.home() / ".cache" / "torch" / "hub" / "checkpoints")
+    dirs.append(Path("weights"))
+    return dirs
+
+
+def locate(filename: str) -> Path | None:
+    """First existing copy of a weight file in the search dirs, else None."""
+    for d in search_dirs():
+        if (d / filename).is_file():
+            return d / filename
+    return None
