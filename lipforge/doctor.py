@@ -10,19 +10,22 @@ from lipforge.weights import KNOWN_WEIGHTS, locate, search_dirs
 
 
 def backend_rows() -> list[dict]:
+    from lipforge.align import AlignError, resolve_backend
     from lipforge.align.backends import available_backends as align_backends
-    from lipforge.face.backends import available_backends as face_backends
+    from lipforge.face import available_backends as face_backends
 
-    rows = []
-    for component, fn in (("face detector", face_backends), ("aligner", align_backends)):
-        for b in fn():
-            rows.append({"component": component, **b})
+    rows = [{"component": "face detector", **b} for b in face_backends()]
+    try:
+        align_auto = resolve_backend("auto")
+    except AlignError:
+        align_auto = None
+    rows += [{"component": "aligner", **b, "auto": b["name"] == align_auto} for b in align_backends()]
     return rows
 
 
 def tool_rows() -> list[dict]:
     rows = []
-    for tool, why in (("dvc", "pipeline"), ("git", "lineage (commit of each run)"), ("mfa", "aligner backend mfa")):
+    for tool, why in (("dvc", "pipeline"), ("git", "lineage (commit of each run)")):
         path = shutil.which(tool)
         rows.append({"component": "tool", "name": tool, "available": path is not None,
                      "detail": path or f"not on PATH ({why})"})
@@ -45,7 +48,7 @@ def run_doctor() -> int:
         table.add_column(col, overflow="fold")
     for r in backend_rows() + tool_rows() + weight_rows():
         status = "[green]present[/]" if r["available"] else "[yellow]absent[/]"
-        if r.get("auto_pick"):
+        if r.get("auto"):
             status += " [bold](auto)[/]"
         table.add_row(r["component"], r["name"], status, r.get("detail", ""))
     console.print(table)

@@ -40,9 +40,11 @@ class SampleCorpusParams(Section):
     frame_size: int = Field(default=256, ge=128, le=1024)
     fps: Literal[25] = 25
     sample_rate: Literal[16000] = 16000
+    # Face width (jaw line, landmark 0 to 16) as a fraction of the frame width.
+    face_width_fraction: float = Field(default=0.42, ge=0.3, le=0.6)
     # espeak-ng voice names (language + variant) and words-per-minute rates, cycled over clips.
-    voices: list[str] = ["en-us", "en-us+m3", "en-us+f2", "en-us+m1", "en-us+f4"]
-    rates_wpm: list[int] = [150, 170, 190]
+    voices: list[str] = Field(default=["en-us", "en-us+m3", "en-us+f2", "en-us+m1", "en-us+f4"], min_length=1)
+    rates_wpm: list[int] = Field(default=[150, 170, 190], min_length=1)
     # Identities (see `lipforge.corpus.faces`) held out entirely for val/test: split by identity.
     val_identities: list[str] = ["grace_hopper"]
     test_identities: list[str] = ["insightface_t1_2", "face_recognition_biden"]
@@ -51,6 +53,24 @@ class SampleCorpusParams(Section):
     def _durations_ordered(self):
         if self.max_seconds < self.min_seconds:
             raise ValueError("max_seconds must be >= min_seconds")
+        return self
+
+    @field_validator("frame_size")
+    @classmethod
+    def _encoder_safe_size(cls, v: int) -> int:
+        # libx264 reads the uninitialised line padding of chroma planes whose width is not a multiple of
+        # 64 bytes, so other sizes give different .mp4 bytes on every run (measured with PyAV 18).
+        if v % 128:
+            raise ValueError(f"must be a multiple of 128 (128, 256, 384...) so the .mp4 files are "
+                             f"byte-reproducible; nearest: {max(128, round(v / 128) * 128)}")
+        return v
+
+    @model_validator(mode="after")
+    def _splits_disjoint(self):
+        both = sorted(set(self.val_identities) & set(self.test_identities))
+        if both:
+            raise ValueError(f"identities {both} are in both val_identities and test_identities; an identity "
+                             "belongs to one split")
         return self
 
 

@@ -1,7 +1,8 @@
-"""Pretrained weight files the pipeline can use, where it looks for them, and what runs when they are absent.
+"""Pretrained weight files the training and evaluation stages can use, where it looks for them, and what runs when they are absent.
 
 Standard caches are honoured (torch hub's checkpoints folder, $LIPFORGE_WEIGHTS_DIR); a file that is present
 is used and its sha256 recorded in the outputs it produced, else the named offline fallback runs.
+The face detector's own files are handled by lipforge.face.weights.
 """
 from __future__ import annotations
 
@@ -19,9 +20,6 @@ class WeightFile:
 
 
 KNOWN_WEIGHTS: tuple[WeightFile, ...] = (
-    WeightFile("s3fd", "s3fd-619a316812.pth", "face_crop (face-alignment detector)", "dlib HOG detector"),
-    WeightFile("fan_2d", "2DFAN4-11f355bf06.pth.tar", "face_crop (face-alignment 68 landmarks)",
-               "dlib shape_predictor_68_face_landmarks"),
     WeightFile("vgg19", "vgg19-dcbb9e9d.pth", "train_generator perceptual loss (torchvision VGG-19)",
                "perceptual features from the trained lip-sync expert (named in provenance)"),
     WeightFile("raft_small", "raft_small_C_T_V2-01064c6d.pth", "optical-flow losses and metrics (torchvision RAFT)",

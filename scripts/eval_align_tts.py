@@ -13,7 +13,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from lipforge.align import align, boundary_errors
+from lipforge.align import AlignError, align, boundary_errors
 from lipforge.align.metrics import _strip_edge_silence, align_labels, summarize_errors
 from lipforge.corpus.tts import synthesize
 
@@ -38,13 +38,19 @@ def main() -> None:
     args = ap.parse_args()
     errors, signed, by_phone, by_voice = [], [], defaultdict(list), defaultdict(list)
     align_s = audio_s = 0.0
+    failures: list[str] = []
     for text in grid_sentences(args.sentences):
         for voice in args.voices:
             for rate in args.rates:
                 utt = synthesize(text, voice, rate, lead_silence=args.lead, tail_silence=args.lead)
                 t0 = time.perf_counter()
-                result = align(utt.audio, text.upper(), backend=args.backend)
-                align_s += time.perf_counter() - t0
+                try:
+                    result = align(utt.audio, text.upper(), backend=args.backend)
+                except AlignError as err:
+                    failures.append(f"{text!r} {voice}@{rate}: {err}")
+                    continue
+                finally:
+                    align_s += time.perf_counter() - t0
                 audio_s += utt.duration
                 ref = [{"phone": p.label, "start": p.start} for p in utt.phones]
                 hyp = [p.to_dict() for p in result.phones]
@@ -55,6 +61,7 @@ def main() -> None:
                     signed.append(d)
                     by_phone[r[i]["phone"]].append(abs(d))
                     by_voice[(voice, rate)].append(abs(d))
+    print(f"alignment failures: {len(failures)}", *failures, sep="\n  ")
     print("boundaries:", summarize_errors(errors), f"mean signed (pred - ref) {np.mean(signed):+.1f} ms")
     print(f"real-time factor {align_s / audio_s:.4f} ({audio_s / align_s:.0f}x faster than real time; "
           f"{audio_s:.0f} s audio)")

@@ -153,13 +153,14 @@ def run(params: Params, manifest_path: str | Path = DEFAULT_MANIFEST, out_dir: s
         else:
             todo.append({"clip_id": row.clip_id, "video_path": str(project_root / row.video_path)})
 
-    work_started = time.perf_counter()
-    results = []
+    results, work_seconds = [], 0.0
     if todo:
         with ray_session(params.ray):
+            # frames/s counts the clip work (worker start-up included), not Ray's own start-up.
+            work_started = time.perf_counter()
             results = map_tasks(crop_one_clip, todo, params.ray, desc="face crop", face_params=fp,
                                 backend_name=provenance["backend"], clips_dir=str(clips_dir))
-    work_seconds = time.perf_counter() - work_started
+            work_seconds = time.perf_counter() - work_started
     frames_processed = 0
     for item, res in zip(todo, results):
         if isinstance(res, TaskFailure):

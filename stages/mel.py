@@ -89,7 +89,8 @@ def run(params: Params, manifest_path: Path = MANIFEST, out_dir: Path = OUT_DIR,
     cache.save()
     pd.DataFrame(index).to_parquet(out_dir / "index.parquet", index=False)
     pd.DataFrame(rejects, columns=["clip_id", "reason", "detail"]).to_parquet(out_dir / "rejects.parquet", index=False)
-    report = {"clips": len(index), "rejected": len(rejects), "computed": len(todo), "cached": len(rows) - len(todo),
+    report = {"clips_ok": len(index), "clips_rejected": len(rejects), "clips_processed": len(todo),
+              "clips_cached": len(rows) - len(todo),
               "mel_frames_per_second": mel_fps, "params": cfg.model_dump(),
               "seconds": round(seconds, 2), "clips_per_second": round(len(todo) / seconds, 2) if todo else None}
     report_path.parent.mkdir(parents=True, exist_ok=True)

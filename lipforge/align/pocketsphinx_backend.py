@@ -31,14 +31,20 @@ def status() -> dict:
                       f"{pocketsphinx.get_model_path()}"}
 
 
-def _decoder():
-    if getattr(_local, "decoder", None) is None:
+# Default pruning first (fast); if the word pass finds no path (seen on fast speech, e.g. 190 wpm
+# "r four"), retry once with much wider beams rather than rejecting a clip that does match.
+_WIDE_BEAMS = {"beam": 1e-120, "wbeam": 1e-100, "pbeam": 1e-120}
+
+
+def _decoder(wide: bool = False):
+    attr = "wide_decoder" if wide else "decoder"
+    if getattr(_local, attr, None) is None:
         from pocketsphinx import Decoder
 
         # No language model: alignment only needs the dictionary and the acoustic model. Batch CMN:
         # the whole clip is known, so the cepstral mean is estimated from all of it, not warmed up live.
-        _local.decoder = Decoder(lm=None, cmn="batch", loglevel="FATAL")
-    return _local.decoder
+        setattr(_local, attr, Decoder(lm=None, cmn="batch", loglevel="FATAL", **(_WIDE_BEAMS if wide else {})))
+    return getattr(_local, attr)
 
 
 def _ensure_pronunciations(decoder, words: list[str]) -> None:
@@ -69,15 +75,22 @@ def align(audio: np.ndarray, transcript: str) -> AlignResult:
         raise AlignError("empty transcript: nothing to align")
     if len(audio) < int(0.1 * SAMPLE_RATE):
         raise AlignError(f"audio too short to align ({len(audio) / SAMPLE_RATE:.3f} s)")
-    decoder = _decoder()
-    _ensure_pronunciations(decoder, words)
     pcm = _to_pcm16(audio)
+    try:
+        return _align_with(_decoder(), words, pcm, len(audio))
+    except AlignError:
+        return _align_with(_decoder(wide=True), words, pcm, len(audio))
+
+
+def _align_with(decoder, words: list[str], pcm: bytes, n_samples: int) -> AlignResult:
+    _ensure_pronunciations(decoder, words)
     try:
         decoder.set_align_text(" ".join(words))
         decoder.start_utt()
         decoder.process_raw(pcm, full_utt=True)
         decoder.end_utt()
-        found_words = decoder.hyp() is not None
+        hyp = decoder.hyp()
+        found_words = hyp is not None and bool(hyp.hypstr.strip())
         if found_words:
             decoder.set_alignment()
             decoder.start_utt()
@@ -88,9 +101,10 @@ def align(audio: np.ndarray, transcript: str) -> AlignResult:
         raise AlignError(f"pocketsphinx alignment failed: {err}") from err
     if not found_words:
         raise AlignError("pocketsphinx found no word alignment: does the transcript match the audio?")
-    if alignment is None:
-        raise AlignError("pocketsphinx returned no phone alignment")
-    return AlignResult(backend=NAME, phones=_phones_from_alignment(alignment, len(audio) / SAMPLE_RATE))
+    phones = _phones_from_alignment(alignment, n_samples / SAMPLE_RATE) if alignment is not None else []
+    if not any(p.phone != SILENCE for p in phones):
+        raise AlignError("pocketsphinx returned no phone alignment: does the transcript match the audio?")
+    return AlignResult(backend=NAME, phones=phones)
 
 
 def _phones_from_alignment(alignment, duration: float) -> list[PhoneSpan]:

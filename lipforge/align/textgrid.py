@@ -23,10 +23,15 @@ class Interval:
 _TOKEN = re.compile(r'"((?:[^"]|"")*)"|([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)|(<exists>|<absent>)')
 
 
+_INDEX_LINE = re.compile(r"^\s*\w+\s*\[\d*\]\s*:?\s*$")
+
+
 def _tokens(text: str) -> list[str | float]:
     """Strings and numbers in file order; `key = value` labels and comments are ignored."""
     out: list[str | float] = []
     for line in text.splitlines():
+        if _INDEX_LINE.match(line):  # "item [1]:", "intervals [2]:" carry indexes, not values
+            continue
         line = line.split("!", 1)[0] if not line.lstrip().startswith('"') and "!" in line else line
         value = line.split("=", 1)[1] if "=" in line and not line.lstrip().startswith('"') else line
         for m in _TOKEN.finditer(value):

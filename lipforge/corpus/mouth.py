@@ -19,11 +19,14 @@ from scipy.spatial import Delaunay
 
 MAX_GAP = 0.5  # inner-lip gap at jaw_open = 1, in rest mouth widths
 UPPER_SHARE = 0.15  # fraction of an aperture change carried by the upper lip
-SIDE_GAP = 0.75  # gap at the side pairs (61-67, 63-65) relative to the middle pair, unrounded
-ROUND_SIDE_GAP = 0.20  # extra side gap when fully rounded: a round opening instead of a lens
+SIDE_GAP = 0.82  # gap at the side pairs (61-67, 63-65) relative to the middle pair, unrounded
+ROUND_SIDE_GAP = 0.12  # extra side gap when fully rounded: a round opening instead of a lens
 ROUND_INNER_NARROWING = 0.25  # inner opening narrows this much more than the outer lips when rounded
 ROUND_EVERSION = 0.05  # lips evert (look fuller) by this many mouth widths when fully rounded
 JAW_NARROWING = 0.06  # the corners come in a little as the jaw drops
+# Parameter ranges the warp is built for (the viseme targets span them); inputs are clipped to them.
+JAW_RANGE = (0.0, 1.0)
+WIDTH_RANGE = (0.75, 1.2)
 
 INNER_PAIRS = ((61, 67), (62, 66), (63, 65))  # (upper, lower) inner-lip points facing each other
 UPPER_WEIGHTS = {49: 0.6, 50: 0.9, 51: 1.0, 52: 0.9, 53: 0.6, 61: 0.9, 62: 1.0, 63: 0.9}
@@ -64,8 +67,8 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
 
 def deform_landmarks(rest: np.ndarray, jaw_open: float, lip_width: float, lip_round: float) -> np.ndarray:
     """The 68 rest landmarks moved to the given mouth parameters (same coordinates as `rest`)."""
-    jaw_open = float(np.clip(jaw_open, 0.0, 1.2))
-    lip_width = float(np.clip(lip_width, 0.6, 1.4))
+    jaw_open = float(np.clip(jaw_open, *JAW_RANGE))
+    lip_width = float(np.clip(lip_width, *WIDTH_RANGE))
     lip_round = float(np.clip(lip_round, 0.0, 1.0))
     c, u, v, width = mouth_axes(rest)
     rel = rest.astype(np.float64) - c
@@ -83,8 +86,11 @@ def deform_landmarks(rest: np.ndarray, jaw_open: float, lip_width: float, lip_ro
     lower_shift = nb[66] - b[66]
     for k, wgt in LOWER_OUTER_WEIGHTS.items():
         nb[k] = b[k] + wgt * lower_shift
+    # The corners drop with a jaw opening wider than the photo's, but stay put (the hinge) when a
+    # photo's open mouth closes; moving them up would fold them over the upper lip.
+    corner_shift = CORNER_WEIGHT * max(lower_shift, 0.0)
     for k in (48, 54, 60, 64):
-        nb[k] = b[k] + CORNER_WEIGHT * lower_shift
+        nb[k] = b[k] + corner_shift
     # The jaw line follows by height: nothing at the nose tip, fully at the chin.
     height = _smoothstep((b[JAW] - b[33]) / max(b[8] - b[33], 1e-6))
     nb[JAW] = b[JAW] + height * lower_shift
@@ -96,7 +102,12 @@ def deform_landmarks(rest: np.ndarray, jaw_open: float, lip_width: float, lip_ro
     na = a.copy()
     spread = lip_width * (1.0 - JAW_NARROWING * jaw_open)
     na[LIPS] = a[LIPS] * spread
-    na[INNER] *= 1.0 - ROUND_INNER_NARROWING * lip_round
+    # a rounded *opening* is narrower than the lips; closed lips have no opening to narrow
+    na[INNER] *= 1.0 - ROUND_INNER_NARROWING * lip_round * min(1.0, jaw_open / 0.3)
+    # Each lower inner-lip point sits right under the upper point it faces, so a closed mouth is
+    # closed exactly (zero gap) and the triangles across the opening collapse instead of folding.
+    for up, lo in INNER_PAIRS:
+        na[lo] = na[up]
     out = c + np.outer(na, u) + np.outer(nb, v)
     return out.astype(np.float32)
 
@@ -119,86 +130,157 @@ def control_points(landmarks: np.ndarray, anchors: np.ndarray) -> np.ndarray:
     return np.concatenate([landmarks[CONTROL], anchors]).astype(np.float64)
 
 
-def triangulate(rest: np.ndarray, anchors: np.ndarray) -> np.ndarray:
-    """(K, 3) triangles over the control points, built on a half-open mouth.
+# The lips have a fixed topology: a band between the outer contour and the inner contour for each
+# lip, and the inner mouth as a strip whose every triangle holds a facing pair (61-67, 62-66, 63-65)
+# or a corner, so the strip collapses to zero area, never folds, when the lips close. Only the face
+# around the lips is left to Delaunay, whose triangles would otherwise join the lips arbitrarily.
+OUTER_LIP = tuple(range(48, 60))
+LIP_TRIANGLES = (
+    # upper lip
+    (48, 49, 60), (49, 61, 60), (49, 50, 61), (50, 62, 61), (50, 51, 62), (51, 52, 62), (52, 63, 62),
+    (52, 53, 63), (53, 64, 63), (53, 54, 64),
+    # lower lip
+    (54, 55, 64), (55, 65, 64), (55, 56, 65), (56, 66, 65), (56, 57, 66), (57, 58, 66), (58, 67, 66),
+    (58, 59, 67), (59, 60, 67), (59, 48, 60),
+    # inner mouth
+    (60, 61, 67), (61, 62, 67), (62, 66, 67), (62, 63, 66), (63, 65, 66), (63, 64, 65),
+)
 
-    Triangulating the rest pose would join points across a closed mouth arbitrarily; on an open mouth
-    the inner-lip polygon gets its own triangles, which then collapse (never flip) as the lips close.
+
+def _control_index(landmark: int) -> int:
+    return int(np.nonzero(CONTROL == landmark)[0][0])
+
+
+def triangulate(rest: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """(K, 3) triangles over the control points, all counter-clockwise on a half-open mouth.
+
+    Delaunay over the face points outside the lips (the outer lip contour included), minus its
+    triangles inside the outer lip contour, plus LIP_TRIANGLES. Raises if the result does not tile
+    the hull of the control points exactly (degenerate landmarks).
     """
+    from matplotlib.path import Path
+    from scipy.spatial import ConvexHull
+
+    from lipforge.corpus.warp import signed_areas
+
     opened = deform_landmarks(rest, 0.6, 1.0, 0.0)
-    tri = Delaunay(control_points(opened, anchors)).simplices.astype(np.int32)
+    pts = control_points(opened, anchors)
+    inner_ctrl = {_control_index(k) for k in range(60, 68)}
+    outside = np.array([i for i in range(len(pts)) if i not in inner_ctrl])
+    tri = outside[Delaunay(pts[outside]).simplices]
+    lips = Path(pts[[_control_index(k) for k in OUTER_LIP]])
+    tri = tri[~lips.contains_points(pts[tri].mean(axis=1))]
+    fixed = np.array([[_control_index(k) for k in t] for t in LIP_TRIANGLES])
+    tri = np.concatenate([tri, fixed]).astype(np.int32)
+    areas = signed_areas(pts, tri)
+    hull_area = ConvexHull(pts).volume
+    if abs(np.abs(areas).sum() - hull_area) > 1e-6 * hull_area + 1e-3:
+        raise ValueError("the mouth triangulation does not tile the lower face; this photo's landmarks are "
+                         "degenerate (inspect its detection with lipforge.corpus.faces.detect_faces)")
+    tri[areas < 0] = tri[areas < 0][:, ::-1]  # one orientation, so a fold shows as a sign change
     return np.ascontiguousarray(tri)
 
 
 # ------------------------------------------------------------------------------------- inner mouth
-CAVITY_RGB = np.array([72.0, 26.0, 30.0])
+CAVITY_RGB = np.array([70.0, 24.0, 28.0])
 TEETH_RGB = np.array([226.0, 219.0, 204.0])
-LOWER_TEETH_RGB = np.array([196.0, 188.0, 176.0])
-TONGUE_RGB = np.array([170.0, 78.0, 84.0])
+LOWER_TEETH_RGB = np.array([190.0, 180.0, 168.0])
+TONGUE_RGB = np.array([160.0, 70.0, 76.0])
+SEAM_DARKENING = (0.45, 0.2)  # lip-seam shadow strength when closed / open
+UPPER_CONTOUR = (60, 61, 62, 63, 64)
+LOWER_CONTOUR = (60, 67, 66, 65, 64)
+_CURVE_SAMPLES = 17
 
 
-def _curve(a_pts: np.ndarray, b_pts: np.ndarray, a: np.ndarray) -> np.ndarray:
-    order = np.argsort(a_pts)
-    return np.interp(a, a_pts[order], b_pts[order])
+def lip_curve(pa: np.ndarray, pb: np.ndarray, ids: tuple[int, ...], a: np.ndarray) -> np.ndarray:
+    """b of a smooth (shape-preserving cubic) inner-lip curve through landmarks `ids` at positions a."""
+    from scipy.interpolate import PchipInterpolator
+
+    xa, xb = pa[list(ids)], pb[list(ids)]
+    order = np.argsort(xa, kind="stable")
+    xa, xb = xa[order], xb[order]
+    keep = np.concatenate([[True], np.diff(xa) > 1e-6])  # Pchip needs strictly increasing a
+    xa, xb = xa[keep], xb[keep]
+    if len(xa) < 2:
+        return np.full_like(a, xb.mean() if len(xb) else 0.0)
+    return PchipInterpolator(xa, xb, extrapolate=False)(np.clip(a, xa[0], xa[-1]))
 
 
 def paint_inner_mouth(frame: np.ndarray, pts: np.ndarray, rest_width: float) -> np.ndarray:
-    """Paint cavity, upper teeth, tongue and a hint of lower teeth inside the inner-lip contour.
+    """Shade the lip seam, and inside an open inner-lip contour paint cavity, teeth and tongue.
 
-    frame: RGB uint8, modified copy returned; pts: the frame's 68 landmarks; rest_width: the rest
-    mouth width in frame pixels (teeth size does not change with the lips).
+    frame: RGB uint8 (a modified copy is returned); pts: the frame's 68 landmarks; rest_width: the
+    rest mouth width in frame pixels (the teeth keep their size whatever the lips do).
     """
-    gap = mouth_open_px(pts)
-    if gap < 0.25:
-        return frame
     h, w = frame.shape[:2]
-    inner = pts[60:68].astype(np.float64)
-    x0, y0 = np.floor(inner.min(axis=0)).astype(int) - 2
-    x1, y1 = np.ceil(inner.max(axis=0)).astype(int) + 3
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    if x1 <= x0 or y1 <= y0:
-        return frame
-
-    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    cv2.fillPoly(mask, [np.round((inner - (x0, y0)) * 16).astype(np.int32)], 255, lineType=cv2.LINE_AA, shift=4)
-    alpha = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), 0.6)[..., None]
-
-    left, right = pts[60].astype(np.float64), pts[64].astype(np.float64)
+    pts = pts.astype(np.float64)
+    left, right = pts[60], pts[64]
     u = (right - left) / max(np.linalg.norm(right - left), 1e-6)
     v = np.array([-u[1], u[0]])
     mid = (left + right) / 2
-    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
-    rel_x, rel_y = xs - mid[0], ys - mid[1]
-    a, b = rel_x * u[0] + rel_y * u[1], rel_x * v[0] + rel_y * v[1]
-    upper_ids, lower_ids = [60, 61, 62, 63, 64], [60, 67, 66, 65, 64]
-    ia, ib = (inner - mid) @ u + 0.0, (inner - mid) @ v
-    pa, pb = (pts.astype(np.float64) - mid) @ u, (pts.astype(np.float64) - mid) @ v
-    b_up = _curve(pa[upper_ids], pb[upper_ids], a)
-    b_lo = _curve(pa[lower_ids], pb[lower_ids], a)
-    half = max(float(np.max(np.abs(ia))), 1e-3)
-    q = np.clip(np.abs(a) / half, 0.0, 1.0)  # 0 centre .. 1 corner
-    local_gap = np.maximum(b_lo - b_up, 1e-3)
-    depth_up = b - b_up  # px below the upper lip edge
-    depth_lo = b_lo - b  # px above the lower lip edge
+    pa, pb = (pts - mid) @ u, (pts - mid) @ v
+    half = max(float(np.max(np.abs(pa[60:68]))), 1e-3)
+    gap = mouth_open_px(pts)
 
-    # cavity: darkest in the middle (the throat), lighter towards the cheeks
-    shade = (0.35 + 0.65 * q ** 2)[..., None]
-    img = CAVITY_RGB * shade
-    # tongue: a soft ellipse resting behind the lower teeth
-    t_cy = -0.22 * gap  # relative to the lower lip edge
-    tongue = ((a / (0.6 * half)) ** 2 + ((depth_lo + t_cy) / (0.32 * gap + 1e-3)) ** 2)
-    t_alpha = np.clip(1.5 - tongue, 0.0, 1.0)[..., None] * 0.85
-    img = img * (1 - t_alpha) + TONGUE_RGB * (0.75 + 0.25 * (1 - q ** 2))[..., None] * t_alpha
-    # lower teeth: a thin, shadowed band just above the lower lip, visible only when wide open
-    lower_h = np.minimum(0.10 * local_gap, 0.05 * rest_width)
-    lt_alpha = np.clip(lower_h - depth_lo + 0.5, 0.0, 1.0)[..., None] * np.clip(gap / (0.15 * rest_width), 0, 1) * 0.7
-    img = img * (1 - lt_alpha) + LOWER_TEETH_RGB * (1 - 0.5 * q ** 2)[..., None] * lt_alpha
-    # upper teeth: a band under the upper lip, as tall as a third of the opening up to a tooth height
-    teeth_h = np.minimum(0.34 * local_gap, 0.11 * rest_width)
-    ut_alpha = np.clip(teeth_h - depth_up + 0.5, 0.0, 1.0)[..., None] * (1 - np.clip((q - 0.8) / 0.2, 0, 1))[..., None]
-    img = img * (1 - ut_alpha) + TEETH_RGB * (1 - 0.45 * q ** 2)[..., None] * ut_alpha
-
+    pad = 3
+    x0, y0 = np.floor(pts[60:68].min(axis=0)).astype(int) - pad
+    x1, y1 = np.ceil(pts[60:68].max(axis=0)).astype(int) + pad + 1
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 <= x0 or y1 <= y0:
+        return frame
     out = frame.copy()
     roi = out[y0:y1, x0:x1].astype(np.float32)
-    out[y0:y1, x0:x1] = np.clip(roi * (1 - alpha) + img.astype(np.float32) * alpha + 0.5, 0, 255).astype(np.uint8)
+
+    # smooth contours in frame pixels, relative to the ROI
+    ca = np.linspace(pa[60], pa[64], _CURVE_SAMPLES)
+    up_b, lo_b = lip_curve(pa, pb, UPPER_CONTOUR, ca), lip_curve(pa, pb, LOWER_CONTOUR, ca)
+    to_px = lambda a_, b_: mid + np.outer(a_, u) + np.outer(b_, v) - (x0, y0)  # noqa: E731
+    upper_px, lower_px = to_px(ca, up_b), to_px(ca, lo_b)
+    # The warp stretches the rest seam over the opening; let the paint overlap the lip edges a little
+    # (more at the lower lip, whose edge moves most) so none of that stretched band shows.
+    grow = min(gap / 4.0, 1.0)
+    upper_fill, lower_fill = to_px(ca, up_b - 0.3 * grow), to_px(ca, lo_b + 0.7 * grow)
+
+    # the seam between the lips is always in shadow; strongest when the lips press together
+    seam = np.zeros(roi.shape[:2], np.uint8)
+    cv2.polylines(seam, [np.round(upper_px * 16).astype(np.int32)], False, 255, 1, cv2.LINE_AA, shift=4)
+    closedness = 1.0 - min(gap / 2.0, 1.0)
+    strength = SEAM_DARKENING[1] + (SEAM_DARKENING[0] - SEAM_DARKENING[1]) * closedness
+    roi *= 1.0 - strength * (seam.astype(np.float32) / 255.0)[..., None]
+
+    if gap >= 0.25:
+        mask = np.zeros(roi.shape[:2], np.uint8)
+        poly = np.concatenate([upper_fill, lower_fill[::-1]])
+        cv2.fillPoly(mask, [np.round(poly * 16).astype(np.int32)], 255, lineType=cv2.LINE_AA, shift=4)
+        alpha = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), 0.5)[..., None]
+        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+        rx, ry = xs - mid[0], ys - mid[1]
+        a, b = rx * u[0] + ry * u[1], rx * v[0] + ry * v[1]
+        b_up, b_lo = lip_curve(pa, pb, UPPER_CONTOUR, a), lip_curve(pa, pb, LOWER_CONTOUR, a)
+        q = np.clip(np.abs(a) / half, 0.0, 1.0)  # 0 centre .. 1 corner
+        local_gap = np.maximum(b_lo - b_up, 1e-3)
+        b_lo = b_lo + 0.7 * grow
+        depth_up, depth_lo = b - b_up, b_lo - b  # px below the upper / above the lower lip edge
+        open_frac = float(np.clip(gap / (MAX_GAP * rest_width), 0.0, 1.0))
+
+        # cavity: darkest at the back of the throat (centre, just under the teeth), lighter at the cheeks
+        shade = 0.3 + 0.7 * q ** 2
+        img = CAVITY_RGB * shade[..., None]
+        # tongue: low in the mouth, seen only once the jaw is well open
+        tongue = (a / (0.55 * half)) ** 2 + ((depth_lo - 0.12 * gap) / (0.22 * gap + 1e-3)) ** 2
+        t_alpha = (np.clip(1.2 - tongue, 0.0, 1.0) * 0.8 * np.clip(2 * open_frac - 0.3, 0, 1))[..., None]
+        img = img * (1 - t_alpha) + TONGUE_RGB * (0.7 + 0.3 * (1 - q ** 2))[..., None] * t_alpha
+        # lower teeth: a faint band behind the lower lip when wide open
+        lower_h = np.minimum(0.10 * local_gap, 0.04 * rest_width)
+        lt_alpha = (np.clip(lower_h - depth_lo + 0.5, 0.0, 1.0) * 0.45 * np.clip(2 * open_frac - 0.6, 0, 1)
+                    * (1 - q ** 2))[..., None]
+        img = img * (1 - lt_alpha) + LOWER_TEETH_RGB * lt_alpha
+        # upper teeth: a band under the upper lip, a third of the opening tall up to one tooth height,
+        # fading into shadow towards the corners
+        teeth_h = np.minimum(0.34 * local_gap, 0.10 * rest_width)
+        ut_alpha = (np.clip(teeth_h - depth_up + 0.5, 0.0, 1.0) * (1 - np.clip((q - 0.75) / 0.25, 0, 1)))[..., None]
+        img = img * (1 - ut_alpha) + TEETH_RGB * (1 - 0.5 * q ** 2)[..., None] * ut_alpha
+        roi = roi * (1 - alpha) + img.astype(np.float32) * alpha
+
+    out[y0:y1, x0:x1] = np.clip(roi + 0.5, 0, 255).astype(np.uint8)
     return out

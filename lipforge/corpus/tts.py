@@ -15,16 +15,23 @@ from what the synthesiser itself reports, not from guesses:
    start of the amplitude rise out of the sonorant's plateau; `_sonorant_vowel_onset` finds it on the
    synthesised samples (see there).
 
-Everything runs under one process-wide lock: the library keeps global state and is not re-entrant.
+Determinism: espeak-ng keeps synthesiser state in C statics (pitch flutter phase, wave phase...) that
+neither espeak_Terminate nor the random seed resets, so the same request gives different samples
+depending on what the process spoke before. Each synthesis therefore runs in a fresh interpreter
+(`python -m lipforge.corpus.tts`, ~0.1 s), where the first utterance is bit-reproducible. Inside that
+process the library is initialised once and used under a lock (it is not re-entrant).
 """
 from __future__ import annotations
 
 import ctypes
+import io
+import json
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from lipforge.phonemes import SILENCE
 
@@ -344,17 +351,16 @@ def synthesize(text: str, voice: str = "en-us", rate_wpm: int = 170, sample_rate
         raise TTSError("nothing to say: text is empty")
     if any(len(w) == 1 and w.lower() == "w" for w in words):
         raise TTSError("the letter 'w' is spoken as two words; GRID excludes it, and so does this corpus")
-    with _Engine.lock:
-        cap = _Engine.get().speak(speakable_text(words), voice, rate_wpm)
-        chunks, events, classes = list(cap.chunks), list(cap.events), np.asarray(cap.classes, dtype=np.int8)
-    if not chunks:
+    native, events, classes = _speak_in_fresh_process(speakable_text(words), voice, rate_wpm)
+    if len(native) == 0:
         raise TTSError(f"espeak produced no audio for {text!r}")
-    native = np.concatenate(chunks).astype(np.float32)
     if len(classes) != len(native):
         raise TTSError(f"espeak output hooks saw {len(classes)} samples but {len(native)} were produced")
     phones, word_spans, raw_units = build_timeline(events, classes, native, ESPEAK_RATE_HZ, len(words))
     if len(word_spans) != len(words):
         raise TTSError(f"espeak reported {len(word_spans)} words for {len(words)} in {text!r}")
+
+    from scipy.signal import resample_poly  # imported here: the synthesis worker process must start fast
 
     audio = resample_poly(native.astype(np.float64), sample_rate, ESPEAK_RATE_HZ)
     peak = float(np.max(np.abs(audio))) or 1.0
@@ -382,8 +388,38 @@ def synthesize(text: str, voice: str = "en-us", rate_wpm: int = 170, sample_rate
     )
 
 
+def _speak_in_fresh_process(text: str, voice: str, rate_wpm: int) -> tuple[np.ndarray, list, np.ndarray]:
+    """(native 22.05 kHz samples as float32, events, per-sample classes) from a new interpreter."""
+    request = json.dumps({"text": text, "voice": voice, "rate_wpm": int(rate_wpm)})
+    proc = subprocess.run([sys.executable, "-m", "lipforge.corpus.tts"], input=request.encode(),
+                          capture_output=True, timeout=120)
+    if proc.returncode != 0:
+        lines = proc.stderr.decode(errors="replace").strip().splitlines() or ["no output"]
+        raise TTSError(lines[-1].removeprefix("lipforge.corpus.tts.TTSError: "))
+    data = np.load(io.BytesIO(proc.stdout), allow_pickle=False)
+    events = [tuple(e) for e in json.loads(str(data["events"]))]
+    return data["samples"].astype(np.float32), events, data["classes"]
+
+
+def _worker_main() -> None:
+    """`python -m lipforge.corpus.tts`: JSON request on stdin -> npz (samples, classes, events) on stdout."""
+    req = json.loads(sys.stdin.buffer.read())
+    with _Engine.lock:
+        cap = _Engine.get().speak(req["text"], req["voice"], req["rate_wpm"])
+        samples = np.concatenate(cap.chunks) if cap.chunks else np.zeros(0, np.int16)
+        classes = np.asarray(cap.classes, dtype=np.int8)
+        events = json.dumps(cap.events)
+    buf = io.BytesIO()
+    np.savez(buf, samples=samples.astype(np.int16), classes=classes, events=np.array(events))
+    sys.stdout.buffer.write(buf.getvalue())
+
+
 def _prepend_silence(units: list[TimedUnit], lead: float) -> list[TimedUnit]:
     first = units[0]
     if first.label == SILENCE:
         return [TimedUnit(SILENCE, 0.0, first.end), *units[1:]]
     return [TimedUnit(SILENCE, 0.0, lead), *units]
+
+
+if __name__ == "__main__":
+    _worker_main()

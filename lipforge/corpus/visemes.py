@@ -10,8 +10,9 @@ toward its target with a dominance that is constant (alpha) over the segment and
 exponentially with the distance to the segment outside it; the parameter value at time t is the
 dominance-weighted mean of the targets. The plateau matters: a long silence keeps the mouth closed
 all the way to the next phone instead of opening half-way through it. Bilabials and labiodentals get
-a high, steep dominance on the jaw (the lips *must* close for B/P/M, but only briefly), and a low one
-on width/rounding, so the lips keep the shape of the neighbouring vowel while they close.
+a very high dominance on the jaw with a Gaussian (not exponential) fall-off: the lips *must* close for
+B/P/M even between two open vowels, yet the closure must not leak into a vowel 60 ms away. Their
+dominance on width/rounding is low, so the lips keep the shape of the neighbouring vowel as they close.
 """
 from __future__ import annotations
 
@@ -29,23 +30,24 @@ PARAMS = ("jaw_open", "lip_width", "lip_round")
 class Viseme:
     target: tuple[float, float, float]  # (jaw_open, lip_width, lip_round)
     alpha: tuple[float, float, float]  # dominance strength per parameter
-    tau: float  # seconds: dominance falls by e outside the segment every tau
+    tau: float  # seconds: outside the segment, dominance = alpha * exp(-(distance / tau) ** power)
+    power: float = 1.0  # 1: exponential fall-off (Cohen & Massaro's c = 1); 2: Gaussian, for closures
 
 
 _V = Viseme
-_CLOSURE = (5.0, 0.5, 0.5)  # strong on the jaw, weak on the lip shape
+_CLOSURE = (20.0, 0.5, 0.5)  # overriding on the jaw, weak on the lip shape
 _VOWEL = (1.0, 1.0, 1.0)
 _WEAK = (0.6, 0.4, 0.4)  # tongue consonants: the lips follow the neighbours
 
 VISEMES: dict[str, Viseme] = {
     SILENCE: _V((0.0, 1.00, 0.0), (1.0, 1.0, 1.0), 0.040),
     # bilabial closure
-    "B": _V((0.0, 1.00, 0.0), _CLOSURE, 0.025),
-    "P": _V((0.0, 1.00, 0.0), _CLOSURE, 0.025),
-    "M": _V((0.0, 1.00, 0.0), _CLOSURE, 0.025),
+    "B": _V((0.0, 1.00, 0.0), _CLOSURE, 0.025, 2.0),
+    "P": _V((0.0, 1.00, 0.0), _CLOSURE, 0.025, 2.0),
+    "M": _V((0.0, 1.00, 0.0), _CLOSURE, 0.025, 2.0),
     # lower lip to the upper teeth
-    "F": _V((0.08, 1.00, 0.0), (4.0, 0.6, 0.6), 0.025),
-    "V": _V((0.08, 1.00, 0.0), (4.0, 0.6, 0.6), 0.025),
+    "F": _V((0.08, 1.00, 0.0), (10.0, 0.6, 0.6), 0.025, 2.0),
+    "V": _V((0.08, 1.00, 0.0), (10.0, 0.6, 0.6), 0.025, 2.0),
     # open vowels
     "AA": _V((1.00, 1.02, 0.0), _VOWEL, 0.040),
     "AE": _V((0.85, 1.08, 0.0), _VOWEL, 0.040),
@@ -113,9 +115,9 @@ def segment_distance(t: np.ndarray, start: float, end: float) -> np.ndarray:
     return np.maximum(0.0, np.maximum(start - t, t - end))
 
 
-def dominance(t: np.ndarray, start: float, end: float, alpha: float, tau: float) -> np.ndarray:
-    """alpha on the segment, alpha * exp(-distance / tau) outside it."""
-    return alpha * np.exp(-segment_distance(t, start, end) / tau)
+def dominance(t: np.ndarray, start: float, end: float, alpha: float, tau: float, power: float = 1.0) -> np.ndarray:
+    """alpha on the segment, alpha * exp(-(distance / tau) ** power) outside it."""
+    return alpha * np.exp(-((segment_distance(t, start, end) / tau) ** power))
 
 
 def blend_targets(t: np.ndarray, segments: Sequence[tuple[str, float, float]]) -> np.ndarray:
@@ -128,7 +130,7 @@ def blend_targets(t: np.ndarray, segments: Sequence[tuple[str, float, float]]) -
     for phone, start, end in segments:
         vis = viseme(phone)
         for k in range(3):
-            d = dominance(t, start, end, vis.alpha[k], vis.tau)
+            d = dominance(t, start, end, vis.alpha[k], vis.tau, vis.power)
             num[:, k] += d * vis.target[k]
             den[:, k] += d
     return num / den

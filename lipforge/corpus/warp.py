@@ -13,6 +13,7 @@ import numpy as np
 
 _SUBPIXEL_BITS = 4  # fillConvexPoly fixed-point precision: 1/16 px
 _MIN_AREA = 1e-4  # px^2: below this a destination triangle covers no pixel centre
+_SLIVER_AREA = 2.0  # px^2: triangles smaller than this never extrapolate
 
 
 def apply_affine(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
@@ -60,6 +61,15 @@ def piecewise_affine_map(dst_pts: np.ndarray, src_pts: np.ndarray, triangles: np
         poly = np.round((dst[triangles[k]] - (x0, y0)) * scale).astype(np.int32)
         cv2.fillConvexPoly(label, poly, int(k) + 1, lineType=cv2.LINE_8, shift=_SUBPIXEL_BITS)
 
+    # Pixel centres exactly on a shared edge can be claimed by neither neighbour: give them a
+    # neighbour's id (the barycentric clamp below then puts them on that shared edge).
+    hull = np.zeros_like(label, dtype=np.uint8)
+    hull_poly = cv2.convexHull(np.round((dst - (x0, y0)) * scale).astype(np.int32))
+    cv2.fillConvexPoly(hull, hull_poly, 1, lineType=cv2.LINE_8, shift=_SUBPIXEL_BITS)
+    holes = (label == 0) & (hull == 1)
+    if holes.any():
+        grown = cv2.dilate(label.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.int32)
+        label[holes] = grown[holes]
     iy, ix = np.nonzero(label)
     if len(iy) == 0:
         return map_x.astype(np.float32), map_y.astype(np.float32)
@@ -73,9 +83,13 @@ def piecewise_affine_map(dst_pts: np.ndarray, src_pts: np.ndarray, triangles: np
     l1 = (r[:, 0] * e2[:, 1] - r[:, 1] * e2[:, 0]) / det
     l2 = (e1[:, 0] * r[:, 1] - e1[:, 1] * r[:, 0]) / det
     bary = np.stack([1.0 - l1 - l2, l1, l2], axis=1)
-    # A pixel centre the rasteriser put just outside its triangle: clamp onto the triangle, never extrapolate.
-    bary = np.clip(bary, 0.0, None)
-    bary /= bary.sum(axis=1, keepdims=True)
+    # The rasteriser claims pixel centres up to half a pixel outside a triangle. A well-shaped triangle
+    # extrapolates its affine exactly there; a sliver (a closing mouth) would amplify that half pixel
+    # into a jump across the face, so such pixels are clamped onto the sliver instead.
+    sliver = (np.abs(det) < 2 * _SLIVER_AREA)[:, None]
+    clamped = np.clip(bary, 0.0, None)
+    clamped /= clamped.sum(axis=1, keepdims=True)
+    bary = np.where(sliver, clamped, bary)
     s = bary[:, :1] * src[tri[:, 0]] + bary[:, 1:2] * src[tri[:, 1]] + bary[:, 2:] * src[tri[:, 2]]
     map_x[iy + y0, ix + x0] = s[:, 0]
     map_y[iy + y0, ix + x0] = s[:, 1]

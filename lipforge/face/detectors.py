@@ -122,7 +122,9 @@ class FaceAlignmentBackend(FaceBackend):
         return _largest([np.asarray(b[:4], dtype=np.float64) for b in found])
 
     def landmarks(self, image, box):
-        face = np.array([*box, 1.0], dtype=np.float32)
+        # float64: face-alignment writes box-derived numpy scalars into a torch tensor, which accepts
+        # np.float64 (a Python float subclass) but raises TypeError for np.float32.
+        face = np.array([*box, 1.0], dtype=np.float64)
         points = self._fa.get_landmarks_from_image(np.ascontiguousarray(image), detected_faces=[face])
         return np.asarray(points[0][:, :2], dtype=np.float64)
 

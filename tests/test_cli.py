@@ -1,0 +1,15 @@
+import subprocess
+import sys
+
+
+def test_doctor_lists_backends_and_auto_choice():
+    proc = subprocess.run([sys.executable, "-m", "lipforge.cli", "doctor"], capture_output=True, text=True,
+                          env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    row = lambda name: next(line for line in lines if f" {name} " in line)  # noqa: E731
+    assert "present (auto)" in row("dlib")  # no face-alignment weights offline
+    assert "absent" in row("face_alignment") and "s3fd-619a316812.pth" in row("face_alignment")
+    assert "present (auto)" in row("pocketsphinx") and "absent" in row("mfa")
+    for weights in ("vgg19", "raft_small", "syncnet_v2"):
+        assert weights in proc.stdout
