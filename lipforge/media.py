@@ -117,7 +117,10 @@ def write_video(path: str | Path, frames: np.ndarray, fps: int, audio: np.ndarra
     with av.open(str(path), mode="w", options={"fflags": "+bitexact", "movflags": "+faststart"}) as c:
         v = c.add_stream("libx264", rate=Fraction(fps))
         v.width, v.height, v.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
-        v.options = {"crf": str(crf), "preset": "medium", "threads": "1"}
+        # One encoder thread, lookahead included: threaded x264 varied the bytes between runs of the same frames.
+        v.codec_context.thread_count = 1
+        v.options = {"crf": str(crf), "preset": "medium", "threads": "1",
+                     "x264-params": "threads=1:lookahead-threads=1:sliced-threads=0"}
         v.codec_context.flags |= av.codec.context.Flags.bitexact
         a = None
         if audio is not None:

@@ -58,8 +58,8 @@ class SampleCorpusParams(Section):
     @field_validator("frame_size")
     @classmethod
     def _encoder_safe_size(cls, v: int) -> int:
-        # libx264 reads the uninitialised line padding of chroma planes whose width is not a multiple of
-        # 64 bytes, so other sizes give different .mp4 bytes on every run (measured with PyAV 18).
+        # Measured with PyAV 18 / libx264: at widths that are not a multiple of 128 px the .mp4 bytes vary
+        # from run to run (same frames, one encoder thread, zeroed row padding), at 128/256/384 they do not.
         if v % 128:
             raise ValueError(f"must be a multiple of 128 (128, 256, 384...) so the .mp4 files are "
                              f"byte-reproducible; nearest: {max(128, round(v / 128) * 128)}")

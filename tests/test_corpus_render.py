@@ -142,3 +142,14 @@ def test_rendered_mouth_opens_dark_and_landmarks_follow(plates):
     # the frame is the face: the face width is 35-50 % of the frame
     face_w = np.linalg.norm(opened.landmarks[16] - opened.landmarks[0]) / plate.frame_size
     assert 0.35 <= face_w <= 0.5
+
+
+def test_an_independent_detector_agrees_with_the_ground_truth_landmarks(plates):
+    # dlib run on the rendered frame finds the same face and the same (moved) mouth
+    for name in ("grace_hopper", "insightface_t1_0"):
+        frame = render.render_frame(plates[name], 0.8, 1.05, 0.0, (3.0, 2.0, -2.0, 0.98))
+        found = faces.detect_faces(frame.image)
+        assert len(found) == 1
+        pts = found[0][2]
+        assert np.abs(pts - frame.landmarks).mean() < 3.0
+        assert abs(mouth.mouth_open_px(pts) - frame.mouth_open_px) < 0.35 * frame.mouth_open_px

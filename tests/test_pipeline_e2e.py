@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 TINY = {
     "n_clips": 6,
-    "frame_size": 160,
+    "frame_size": 128,
 }
 
 

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from lipforge.corpus import mouth
+from lipforge.corpus.inner_mouth import paint_inner_mouth
 from lipforge.corpus.faces import Identity
 from lipforge.corpus.warp import apply_affine, invert_affine, piecewise_affine_map
 
@@ -126,5 +127,5 @@ def render_frame(plate: Plate, jaw_open: float, lip_width: float, lip_round: flo
     image = cv2.remap(plate.image, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
     landmarks = apply_affine(to_frame, moved).astype(np.float32)
     rest_width = plate.rest_mouth_width * pose[3]
-    image = mouth.paint_inner_mouth(image, landmarks, rest_width)
+    image = paint_inner_mouth(image, landmarks, rest_width)
     return RenderedFrame(image=image, landmarks=landmarks, mouth_open_px=mouth.mouth_open_px(landmarks))
