@@ -36,7 +36,8 @@ def usable_frames(n_frames: int, n_mel: int, fps: float, mel_fps: float) -> int:
     return count
 
 
-def compute_clip(row: dict, cfg: MelParams, out_dir: str) -> dict:
+def compute_clip(row: dict, mel_cfg: MelParams, out_dir: str) -> dict:
+    cfg = mel_cfg
     audio_path = row["audio_path"] or row["video_path"]
     try:
         wav = read_audio(audio_path, cfg.sample_rate)
@@ -68,7 +69,7 @@ def run(params: Params, manifest_path: Path = MANIFEST, out_dir: Path = OUT_DIR,
     results = {}
     if todo:
         with ray_session(params.ray):
-            for row, res in zip(todo, map_tasks(compute_clip, todo, params.ray, "mel", cfg=cfg, out_dir=str(out_dir))):
+            for row, res in zip(todo, map_tasks(compute_clip, todo, params.ray, "mel", mel_cfg=cfg, out_dir=str(out_dir))):
                 results[row["clip_id"]] = res if not isinstance(res, TaskFailure) else \
                     {"clip_id": row["clip_id"], "error": res.error}
     seconds = time.time() - t0

@@ -39,3 +39,42 @@ def test_melspectrogram_shape_range_and_pitch():
     assert np.argmax(low[:, 40]) < np.argmax(high[:, 40])
     silence = melspectrogram(np.zeros(sr, np.float32), cfg)
     assert np.allclose(silence, -cfg.max_abs_value)
+
+
+def test_mel_stage_is_incremental(tmp_path, ray_local):
+    """Adding a clip computes only that clip; removing one drops its file."""
+    import pandas as pd
+
+    from lipforge.params import parse_params
+    from stages import manifest as manifest_stage
+    from stages import mel as mel_stage
+    from stages import scan_corpus
+    from tests import media_factory as mf
+
+    root = tmp_path / "corpus"
+    (root / "spk").mkdir(parents=True)
+    for k in range(2):
+        mf.good_clip(root / f"spk/{k:05d}.mp4", seed=k)
+    params = parse_params({"manifest": {"roots": [{"name": "t", "path": str(root)}]}})
+
+    def stage_run():
+        scan_corpus.run(params, "t", parts_dir=tmp_path / "parts")
+        manifest_stage.run(params, parts_dir=tmp_path / "parts", manifest_path=tmp_path / "m.parquet",
+                           rejects_path=tmp_path / "r.parquet", report_path=tmp_path / "m.json")
+        return mel_stage.run(params, tmp_path / "m.parquet", tmp_path / "mel", tmp_path / "mel.json")
+
+    first = stage_run()
+    assert (first["clips_ok"], first["clips_processed"]) == (2, 2)
+    mel = np.load(tmp_path / "mel/clips/spk/00000.npy")
+    # 1.2 s at 80 frames/s; AAC pads the decoded audio by up to one 1024-sample frame
+    assert mel.shape[0] == 80 and 97 <= mel.shape[1] <= 97 + 1024 // 200 + 1
+    mf.good_clip(root / "spk/00002.mp4", seed=2)
+    second = stage_run()
+    assert (second["clips_ok"], second["clips_processed"], second["clips_cached"]) == (3, 1, 2)
+    (root / "spk/00000.mp4").unlink()
+    (root / "spk/00000.txt").unlink()
+    third = stage_run()
+    assert (third["clips_ok"], third["clips_processed"]) == (2, 0)
+    assert not (tmp_path / "mel/clips/spk/00000.npy").exists()
+    index = pd.read_parquet(tmp_path / "mel/index.parquet")
+    assert list(index.clip_id) == ["spk/00001", "spk/00002"] and (index.usable_frames > 0).all()

@@ -27,7 +27,7 @@ def _copy_repo(dst: Path) -> None:
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
                            text=True, check=True).stdout.split()
     for f in files:
-        if f.startswith(("data/", "reports/")):
+        if f.startswith(("data/", "reports/")) or f == "dvc.lock":
             continue
         (dst / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / f, dst / f)

@@ -1,6 +1,6 @@
 """Measure an aligner against the espeak ground-truth timeline on synthetic GRID sentences.
 
-    python scripts/eval_align_tts.py --sentences 20 --voices en-us en-us+m3 --rates 150 170 190
+    python benchmarks/align_accuracy.py --sentences 20 --voices en-us en-us+m3 --rates 150 170 190
 Prints boundary error mean/median/p95 (ms), the mean signed error, per-phone-class means and the
 aligner's real-time factor.
 """
@@ -15,17 +15,12 @@ import numpy as np
 
 from lipforge.align import AlignError, align, boundary_errors
 from lipforge.align.metrics import _strip_edge_silence, align_labels, summarize_errors
+from lipforge.corpus.grid import GRAMMAR
 from lipforge.corpus.tts import synthesize
-
-GRID = [["bin", "lay", "place", "set"], ["blue", "green", "red", "white"], ["at", "by", "in", "with"],
-        [c for c in "abcdefghijklmnopqrstuvxyz"],
-        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"],
-        ["again", "now", "please", "soon"]]
-
 
 def grid_sentences(n: int, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
-    return [" ".join(rng.choice(slot) for slot in GRID) for _ in range(n)]
+    return [" ".join(rng.choice(slot) for slot in GRAMMAR) for _ in range(n)]
 
 
 def main() -> None:
