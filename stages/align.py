@@ -11,18 +11,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from lipforge.align import AlignError, align, boundary_errors, frame_phoneme_track, resolve_backend
 from lipforge.align.metrics import summarize_errors
 from lipforge.cache import ClipCache, clip_key
-from lipforge.media import MediaError, read_audio
+from lipforge.media import read_audio
 from lipforge.parallel import TaskFailure, map_tasks, ray_session
 from lipforge.params import AlignParams, Params
 from lipforge.phonemes import PHONEME_TABLE, phone_id
 from lipforge.progress import summary
-from lipforge.stage import StageError, stage_main
+from lipforge.stage import StageError, read_manifest, stage_main
 
 CODE_VERSION = "align-1"
 SAMPLE_RATE = 16000
@@ -98,12 +97,8 @@ def run(params: Params, manifest_path: str | Path = "data/manifest/manifest.parq
     cfg: AlignParams = params.align
     manifest_path, out_dir, report_path = Path(manifest_path), Path(out_dir), Path(report_path)
     project_root = Path(project_root).resolve()
-    if not manifest_path.exists():
-        raise StageError(f"{manifest_path} not found: run the manifest stage first (dvc repro manifest)")
-    manifest = pd.read_parquet(manifest_path)
-    missing = {"clip_id", "video_path", "transcript", "content_hash", "n_frames", "fps", "split"} - set(manifest.columns)
-    if missing:
-        raise StageError(f"{manifest_path} lacks columns {sorted(missing)}: re-run the manifest stage")
+    manifest = read_manifest(manifest_path, ("clip_id", "video_path", "transcript", "content_hash", "n_frames", "fps",
+                                              "split"))
     try:
         backend = resolve_backend(cfg.backend)
     except AlignError as err:

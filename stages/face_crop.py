@@ -29,7 +29,7 @@ from lipforge.media import MediaError, read_video_frames
 from lipforge.parallel import TaskFailure, map_tasks, ray_session
 from lipforge.params import FaceCropParams, Params
 from lipforge.progress import summary
-from lipforge.stage import StageError, stage_main
+from lipforge.stage import StageError, read_manifest, stage_main
 
 # Bump when a code change alters any output for the same inputs and params: every clip is redone.
 CODE_VERSION = "face_crop-1"
@@ -96,19 +96,6 @@ def crop_one_clip(item: dict, face_params: FaceCropParams, backend_name: str, cl
     return {"clip_id": clip_id, "status": "ok", "reason": "", "n_frames": info["n_frames"]}
 
 
-def read_manifest(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        raise StageError(f"{path} not found; run the manifest stage first (`dvc repro manifest`)")
-    df = pd.read_parquet(path)
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise StageError(f"{path} lacks columns {', '.join(missing)}; re-run the manifest stage")
-    if df["clip_id"].duplicated().any():
-        dup = df.loc[df["clip_id"].duplicated(), "clip_id"].iloc[0]
-        raise StageError(f"{path}: clip_id {dup!r} appears twice; clip ids must be unique")
-    return df.sort_values("clip_id").reset_index(drop=True)
-
-
 def cached_outcome(paths: dict[str, Path]) -> dict | None:
     """The stored result of a clip whose key is fresh, or None when its files are gone (recompute)."""
     if paths["frames"].exists() and paths["meta"].exists():
@@ -124,7 +111,7 @@ def run(params: Params, manifest_path: str | Path = DEFAULT_MANIFEST, out_dir: s
     fp = params.face_crop
     out_dir, project_root = Path(out_dir), Path(project_root)
     clips_dir = out_dir / CLIPS_DIR
-    manifest = read_manifest(Path(manifest_path))
+    manifest = read_manifest(manifest_path, REQUIRED_COLUMNS)
     try:
         provenance = backend_provenance(fp.backend)
     except FaceBackendError as err:

@@ -18,7 +18,7 @@ from lipforge.mel import SYNC_MEL_STEP, mel_frames_per_second, mel_start_index, 
 from lipforge.parallel import TaskFailure, map_tasks, ray_session
 from lipforge.params import MelParams, Params
 from lipforge.progress import summary
-from lipforge.stage import StageError, stage_main
+from lipforge.stage import read_manifest, stage_main
 
 MANIFEST = Path("data/manifest/manifest.parquet")
 OUT_DIR = Path("data/mel")
@@ -37,24 +37,23 @@ def usable_frames(n_frames: int, n_mel: int, fps: float, mel_fps: float) -> int:
 
 
 def compute_clip(row: dict, mel_cfg: MelParams, out_dir: str) -> dict:
-    cfg = mel_cfg
+    """Ray task (`mel_cfg`, not `cfg`: map_tasks takes `cfg` for the Ray settings)."""
     audio_path = row["audio_path"] or row["video_path"]
     try:
-        wav = read_audio(audio_path, cfg.sample_rate)
+        wav = read_audio(audio_path, mel_cfg.sample_rate)
     except MediaError as err:
         return {"clip_id": row["clip_id"], "error": f"audio: {err}"}
-    mel = melspectrogram(wav, cfg)
+    mel = melspectrogram(wav, mel_cfg)
     path = Path(out_dir) / "clips" / f"{row['clip_id']}.npy"
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(path, mel)
-    return {"clip_id": row["clip_id"], "n_mel": int(mel.shape[1]), "audio_seconds": len(wav) / cfg.sample_rate}
+    return {"clip_id": row["clip_id"], "n_mel": int(mel.shape[1]), "audio_seconds": len(wav) / mel_cfg.sample_rate}
 
 
 def run(params: Params, manifest_path: Path = MANIFEST, out_dir: Path = OUT_DIR, report_path: Path = REPORT) -> dict:
-    if not manifest_path.exists():
-        raise StageError(f"{manifest_path} is missing: run the manifest stage first (dvc repro manifest)")
     cfg = params.mel
-    manifest = pd.read_parquet(manifest_path)
+    manifest = read_manifest(manifest_path, ("clip_id", "video_path", "audio_path", "content_hash", "n_frames", "fps",
+                                             "split"))
     cache = ClipCache(out_dir)
     old_index = pd.read_parquet(out_dir / "index.parquet") if (out_dir / "index.parquet").exists() else None
     old_rows = {r["clip_id"]: r for r in old_index.to_dict("records")} if old_index is not None else {}
