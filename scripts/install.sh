@@ -22,6 +22,8 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libGL.so.1'; then
 fi
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check "$TORCH_SPEC"
+# TORCH_SPEC may carry pip options (--index-url ...): split it into words on purpose.
+# shellcheck disable=SC2086
+.venv/bin/python -m pip install --quiet --disable-pip-version-check $TORCH_SPEC
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
 .venv/bin/python -c 'import torch, ray, dvc, prefect, librosa, av, cv2, dlib, pocketsphinx; print("lipforge installed: torch", torch.__version__, "ray", ray.__version__)'
