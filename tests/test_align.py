@@ -212,3 +212,20 @@ def test_stage_incremental_with_gate(tmp_path, ray_local):
     assert not (tmp_path / "align" / "clips" / "spk" / "00001.json").exists()
     strict = parse_params({"ray": {"num_cpus": 2}, "align": {"backend": "pocketsphinx", "max_boundary_error_ms": 0.001}})
     assert run(strict, **kw)["gate"] == "fail"
+
+
+def test_pocketsphinx_alignment_does_not_depend_on_earlier_clips():
+    """A clip aligns identically whatever the worker aligned before (a reused decoder broke this)."""
+    import random
+
+    from lipforge.align import align
+    from lipforge.corpus.grid import GRAMMAR
+    from lipforge.corpus.tts import synthesize
+
+    rng = random.Random(1)
+    sentences = [" ".join(rng.choice(slot) for slot in GRAMMAR) for _ in range(4)]
+    utts = [synthesize(s, "en-us+m3", 190, lead_silence=0.3, tail_silence=0.3) for s in sentences]
+    forward = [align(u.audio, s.upper(), backend="pocketsphinx").phones for u, s in zip(utts, sentences)]
+    backward = [align(u.audio, s.upper(), backend="pocketsphinx").phones
+                for u, s in zip(reversed(utts), reversed(sentences))][::-1]
+    assert forward == backward

