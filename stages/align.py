@@ -23,7 +23,7 @@ from lipforge.phonemes import PHONEME_TABLE, phone_id
 from lipforge.progress import summary
 from lipforge.stage import StageError, read_manifest, stage_main
 
-CODE_VERSION = "align-1"
+CODE_VERSION = "align-2"  # bump when alignment output changes for the same input
 SAMPLE_RATE = 16000
 
 
