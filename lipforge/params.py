@@ -168,6 +168,161 @@ class AlignParams(Section):
     max_boundary_error_ms: float = Field(default=25.0, gt=0)
 
 
+class TrainerParams(Section):
+    # Ray Train ScalingConfig of every training stage: the same loop runs on 1 CPU worker or N GPU workers.
+    num_workers: int = Field(default=1, ge=1)
+    use_gpu: bool = False
+    cpus_per_worker: float = Field(default=2.0, gt=0)
+    # Ray Train restarts a failed worker group this many times from the latest checkpoint.
+    max_failures: int = Field(default=0, ge=-1)
+    checkpoint_every: int = Field(default=100, ge=1)
+    log_every: int = Field(default=25, ge=1)
+
+
+class ExpertSpec(Section):
+    arch: Literal["syncnet", "avsyncnet"]
+    seed: int
+
+
+class SyncNetArch(Section):
+    # Channel multiplier on Wav2Lip's SyncNet_color (1.0 = the published network).
+    width: float = Field(default=0.25, gt=0)
+    embed_dim: int = Field(default=128, ge=8)
+
+
+class AVSyncNetArch(Section):
+    # Paper: image ResNet-50 (3, 4, 6, 3) stem width 64; audio ResNetSE-34 (3, 4, 6, 3) width 32; 512-d.
+    image_layers: list[int] = Field(default=[1, 1, 1, 1], min_length=4, max_length=4)
+    image_width: int = Field(default=16, ge=4)
+    audio_layers: list[int] = Field(default=[1, 1, 1, 1], min_length=4, max_length=4)
+    audio_width: int = Field(default=16, ge=4)
+    embed_dim: int = Field(default=128, ge=8)
+
+
+class TrainExpertParams(Section):
+    out_dir: str = "data/experts"
+    # One train_expert@<name> stage each. `train` guides the generators; `eval` only scores them (LSE-D/C),
+    # so a generator is never judged by its own teacher.
+    experts: dict[str, ExpertSpec] = {"train": ExpertSpec(arch="avsyncnet", seed=1),
+                                      "eval": ExpertSpec(arch="syncnet", seed=2)}
+    syncnet: SyncNetArch = SyncNetArch()
+    avsyncnet: AVSyncNetArch = AVSyncNetArch()
+    steps: int = Field(default=1200, ge=1)
+    batch_size: int = Field(default=32, ge=2)
+    lr: float = Field(default=1e-3, gt=0)
+    # Off-sync audio comes from another clip with this probability, else from the same clip shifted by
+    # at least `min_negative_shift` frames (a non-overlapping window).
+    negative_other_clip_fraction: float = Field(default=0.5, ge=0, le=1)
+    min_negative_shift: int = Field(default=5, ge=1)
+    eval_every: int = Field(default=200, ge=1)
+    eval_windows: int = Field(default=512, ge=2)
+    # Gate on held-out (test) speakers: sync/off-sync accuracy at cosine similarity 0.5.
+    min_test_accuracy: float = Field(default=0.9, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _train_and_eval(self):
+        if "train" not in self.experts or "eval" not in self.experts:
+            raise ValueError(f"experts needs a 'train' and an 'eval' entry, got {sorted(self.experts)}")
+        if self.experts["train"].seed == self.experts["eval"].seed:
+            raise ValueError("the train and eval experts need different seeds (an independent judge)")
+        return self
+
+
+class GeneratorArch(Section):
+    # Channel multiplier on Wav2Lip's generator / discriminator (1.0 = published).
+    wav2lip_width: float = Field(default=0.25, gt=0)
+    # Stabilized-Sync U-Net (G_L and G_S): encoder stem width and number of FE/FD blocks.
+    stabilized_width: int = Field(default=16, ge=4)
+    stabilized_blocks: int = Field(default=5, ge=2)
+    discriminator_width: int = Field(default=16, ge=4)
+
+
+class PerceptualParams(Section):
+    # VGG-19 ImageNet weights (vgg19-dcbb9e9d.pth, found by lipforge.weights.locate) when present; else a
+    # fixed randomly initialised VGG-19 (recorded in provenance).
+    layers: list[str] = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+    layer_weights: list[float] = [1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0]
+    # Frames of each 5-frame window that get the perceptual and triplet terms: all (paper) or middle
+    # (one frame: VGG-19 on all 5 frames costs ~3 s per batch on a 2-core CPU).
+    frames: Literal["all", "middle"] = "middle"
+
+    @model_validator(mode="after")
+    def _one_weight_per_layer(self):
+        if len(self.layers) != len(self.layer_weights):
+            raise ValueError(f"{len(self.layers)} layers but {len(self.layer_weights)} layer_weights")
+        return self
+
+
+class LossSwitches(Section):
+    pixel: bool = True
+    perceptual: bool = True
+    gan: bool = True
+    sync: bool = True
+    triplet: bool = True
+
+
+class StabilizedWeights(Section):
+    # Eq. 5: L = L_GAN + 10 L_pixel + 1 L_per + 2 L_ss + 0.5 L_at.
+    gan: float = 1.0
+    pixel: float = 10.0
+    perceptual: float = 1.0
+    sync: float = 2.0
+    triplet: float = 0.5
+    triplet_alpha: float = 1.0
+
+
+class Wav2LipWeights(Section):
+    # Wav2Lip: L = (1 - s - g) L1 + s E_sync + g L_gen, s = 0.03, g = 0.07.
+    sync: float = Field(default=0.03, ge=0, lt=1)
+    gan: float = Field(default=0.07, ge=0, lt=1)
+
+
+class OptimParams(Section):
+    steps: int = Field(default=1000, ge=1)
+    batch_size: int = Field(default=8, ge=1)
+    lr: float = Field(default=1e-4, gt=0)
+    betas: list[float] = Field(default=[0.5, 0.999], min_length=2, max_length=2)
+
+
+class SilentRefsParams(Section):
+    out_dir: str = "data/silent_refs"
+    # G_S: the G_L architecture trained without sync and triplet losses (lambda3 = lambda4 = 0).
+    optim: OptimParams = OptimParams()
+    losses: LossSwitches = LossSwitches(sync=False, triplet=False)
+    weights: StabilizedWeights = StabilizedWeights()
+    # Closed-lip references kept per clip (frames evenly spaced over the clip), used as identity refs.
+    refs_per_clip: int = Field(default=16, ge=1)
+
+    @model_validator(mode="after")
+    def _no_sync_terms(self):
+        if self.losses.sync or self.losses.triplet:
+            raise ValueError("G_S is trained without sync and triplet losses (paper sec. 3.5): set "
+                             "losses.sync and losses.triplet to false")
+        return self
+
+
+class TrainGeneratorParams(Section):
+    out_dir: str = "data/generator"
+    method: Literal["wav2lip", "stabilized"] = "stabilized"
+    optim: OptimParams = OptimParams()
+    # Each term is a switch for ablations (`dvc exp run -S train_generator.losses.triplet=false`).
+    # wav2lip uses pixel, sync and gan only.
+    losses: LossSwitches = LossSwitches()
+    weights: StabilizedWeights = StabilizedWeights()
+    wav2lip_weights: Wav2LipWeights = Wav2LipWeights()
+
+
+class EvaluateParams(Section):
+    split: Literal["train", "val", "test"] = "test"
+    # syncnet_python's search range for LSE-D/LSE-C, in video frames.
+    vshift: int = Field(default=15, ge=1)
+    n_videos: int = Field(default=3, ge=0)
+    grid_clips: int = Field(default=4, ge=1)
+    grid_frames: int = Field(default=6, ge=1)
+    # Gates reported in reports/metrics.json (sample corpus): mouth-opening correlation of the generator.
+    min_mouth_corr: float = Field(default=0.8, ge=-1, le=1)
+
+
 class Params(Section):
     seed: int = 1234
     ray: RayParams = RayParams()
@@ -176,6 +331,13 @@ class Params(Section):
     face_crop: FaceCropParams = FaceCropParams()
     mel: MelParams = MelParams()
     align: AlignParams = AlignParams()
+    trainer: TrainerParams = TrainerParams()
+    train_expert: TrainExpertParams = TrainExpertParams()
+    generator: GeneratorArch = GeneratorArch()
+    perceptual: PerceptualParams = PerceptualParams()
+    silent_refs: SilentRefsParams = SilentRefsParams()
+    train_generator: TrainGeneratorParams = TrainGeneratorParams()
+    evaluate: EvaluateParams = EvaluateParams()
 
 
 def _format_error(err: ValidationError, source: Path) -> str:

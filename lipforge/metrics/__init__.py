@@ -1,0 +1,24 @@
+"""Evaluation metrics: visual quality (PSNR, SSIM), temporal consistency (IFC), lip sync (LSE-D/C, LMD)."""
+from lipforge.metrics.image import psnr, ssim, video_psnr, video_ssim
+from lipforge.metrics.landmarks import (
+    MOUTH,
+    correlation,
+    landmark_distance,
+    mouth_opening,
+)
+from lipforge.metrics.sync import lse_scores, offset_distances
+from lipforge.metrics.temporal import inter_frame_consistency
+
+__all__ = [
+    "MOUTH",
+    "correlation",
+    "inter_frame_consistency",
+    "landmark_distance",
+    "lse_scores",
+    "mouth_opening",
+    "offset_distances",
+    "psnr",
+    "ssim",
+    "video_psnr",
+    "video_ssim",
+]

@@ -1,0 +1,61 @@
+"""Trained-model files: what a training stage writes and the next stage loads (weights + how to rebuild them)."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import torch
+
+from lipforge.hashing import file_sha256
+from lipforge.stage import StageError
+
+
+def save_model(path: str | Path, kind: str, build: dict, state_dict: dict, info: dict) -> str:
+    """Write {kind, build kwargs, weights, info}; returns the file's sha256 (recorded in reports)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"kind": kind, "build": build, "state_dict": state_dict, "info": info}, path)
+    return file_sha256(path)
+
+
+def load_model_file(path: str | Path, kind: str) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise StageError(f"{path} not found; run the stage that trains it first (`dvc repro`)")
+    blob = torch.load(path, map_location="cpu", weights_only=False)
+    if blob.get("kind") != kind:
+        raise StageError(f"{path} holds a {blob.get('kind')!r} model, expected {kind!r}")
+    blob["sha256"] = file_sha256(path)
+    blob["path"] = str(path)
+    return blob
+
+
+def load_expert(path: str | Path) -> tuple[torch.nn.Module, dict]:
+    """A trained lip-sync expert in eval mode with requires_grad off, and its provenance."""
+    from models.experts import build_expert
+
+    blob = load_model_file(path, "expert")
+    model = build_expert(blob["build"]["arch"], **blob["build"]["kwargs"])
+    model.load_state_dict(blob["state_dict"])
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model, {"file": blob["path"], "sha256": blob["sha256"], **blob["build"], **blob["info"]}
+
+
+def write_curve(path: str | Path, history: list[dict]) -> None:
+    """Per-step training metrics as CSV (declared as dvc plots)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keys = list(dict.fromkeys(k for row in history for k in row))
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def write_json(path: str | Path, obj: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")

@@ -1,0 +1,151 @@
+"""Training windows: 5 consecutive face crops and their mel windows, sampled from the preprocessed clips.
+
+A window starting at video frame t covers frames t..t+4. The lip-sync expert pairs it with the 16 mel
+frames starting at t (Wav2Lip's syncnet window); the generator gives every frame i its own 16-mel window
+starting at i. `lipforge.mel.mel_start_index` is the one frame -> mel mapping used for both.
+
+Frames stay in their memory-mapped frame stores; a batch reads only its windows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lipforge.face.framestore import FrameStore
+from lipforge.mel import SYNC_MEL_STEP, mel_start_index
+from lipforge.stage import StageError
+
+WINDOW = 5  # frames per window (Wav2Lip's syncnet_T)
+
+
+@dataclass
+class Clip:
+    clip_id: str
+    frames: FrameStore          # (T, H, W, 3) uint8
+    mel: np.ndarray             # (num_mels, M) float32
+    n_windows: int              # valid window starts are 0 .. n_windows-1
+
+    def window_frames(self, start: int) -> np.ndarray:
+        return self.frames.read_window(start, WINDOW)
+
+    def sync_mel(self, start: int) -> np.ndarray:
+        """(num_mels, 16): the expert's audio for the window starting at `start`."""
+        s = mel_start_index(start)
+        return self.mel[:, s:s + SYNC_MEL_STEP]
+
+    def frame_mels(self, start: int) -> np.ndarray:
+        """(5, num_mels, 16): one mel window per frame of the window (the generator's audio input)."""
+        return np.stack([self.sync_mel(start + i) for i in range(WINDOW)])
+
+
+def count_windows(n_frames: int, n_mel: int) -> int:
+    """Window starts t with all 5 frames present and the last frame's 16-mel window inside the mel."""
+    n = 0
+    for t in range(n_frames - WINDOW + 1):
+        if mel_start_index(t + WINDOW - 1) + SYNC_MEL_STEP > n_mel:
+            break
+        n = t + 1
+    return n
+
+
+def load_clips(face_dir: str | Path, mel_index: str | Path, splits: tuple[str, ...]) -> list[Clip]:
+    """Clips of the given splits that face_crop and mel both produced, with at least one window."""
+    face_dir, mel_index = Path(face_dir), Path(mel_index)
+    for path, stage in ((face_dir / "index.parquet", "face_crop"), (mel_index, "mel")):
+        if not path.exists():
+            raise StageError(f"{path} not found; run the {stage} stage first (`dvc repro {stage}`)")
+    faces = pd.read_parquet(face_dir / "index.parquet")
+    mels = pd.read_parquet(mel_index)[["clip_id", "mel_path"]]
+    rows = faces[faces["split"].isin(splits)].merge(mels, on="clip_id").sort_values("clip_id")
+    clips = []
+    for row in rows.itertuples():
+        # The mel stage writes <its out dir>/clips/<clip_id>.npy; resolving from the index keeps this working
+        # where Ray Train runs the loop in another working directory.
+        mel = np.load(mel_index.parent / "clips" / f"{row.clip_id}.npy")
+        frames = FrameStore.open(face_dir / row.frames_path)
+        n = count_windows(len(frames), mel.shape[1])
+        if n > 0:
+            clips.append(Clip(row.clip_id, frames, mel, n))
+    if not clips:
+        raise StageError(f"no clips of split(s) {', '.join(splits)} with a full 5-frame window in "
+                         f"{face_dir / 'index.parquet'}; check the manifest split and the face_crop rejects")
+    return clips
+
+
+def to_float(frames: np.ndarray) -> np.ndarray:
+    """uint8 (..., H, W, 3) -> float32 (..., 3, H, W) in [0, 1]."""
+    return np.moveaxis(frames.astype(np.float32) / 255.0, -1, -3)
+
+
+def _negative_start(clips: list[Clip], ci: int, t: int, rng: np.random.Generator, other_clip_fraction: float,
+                    min_shift: int) -> tuple[int, int]:
+    """An off-sync audio position: another clip, or the same clip at least `min_shift` frames away."""
+    clip = clips[ci]
+    same = [s for s in range(clip.n_windows) if abs(s - t) >= min_shift]
+    if len(clips) > 1 and (not same or rng.random() < other_clip_fraction):
+        cj = int(rng.integers(len(clips) - 1))
+        cj = cj + 1 if cj >= ci else cj
+        return cj, int(rng.integers(clips[cj].n_windows))
+    if not same:
+        raise StageError(f"clip {clip.clip_id} is the only clip and too short for an off-sync window "
+                         f"{min_shift} frames away")
+    return ci, int(rng.choice(same))
+
+
+def expert_batch(clips: list[Clip], rng: np.random.Generator, batch_size: int, other_clip_fraction: float,
+                 min_shift: int) -> dict[str, np.ndarray]:
+    """Half in-sync, half off-sync (frames, mel) pairs: frames (B, 5, 3, H, W), mels (B, 1, 80, 16), label (B,)."""
+    frames, mels, labels = [], [], []
+    for b in range(batch_size):
+        ci = int(rng.integers(len(clips)))
+        t = int(rng.integers(clips[ci].n_windows))
+        positive = b % 2 == 0
+        cj, s = (ci, t) if positive else _negative_start(clips, ci, t, rng, other_clip_fraction, min_shift)
+        frames.append(clips[ci].window_frames(t))
+        mels.append(clips[cj].sync_mel(s))
+        labels.append(1.0 if positive else 0.0)
+    return {"frames": to_float(np.stack(frames)), "mels": np.stack(mels)[:, None].astype(np.float32),
+            "label": np.asarray(labels, dtype=np.float32)}
+
+
+def fixed_expert_set(clips: list[Clip], n: int, seed: int, other_clip_fraction: float, min_shift: int) -> dict:
+    """A fixed, balanced held-out set (same pairs every evaluation)."""
+    return expert_batch(clips, np.random.default_rng(seed), n, other_clip_fraction, min_shift)
+
+
+def generator_batch(clips: list[Clip], rng: np.random.Generator, batch_size: int,
+                    silent_refs: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Target windows with identity references.
+
+    gt (B, 5, 3, H, W) target frames; ref (B, 5, 3, H, W) identity references: without `silent_refs`, a
+    random other window of the same clip (Wav2Lip); with them, 5 of that clip's closed-lip frames from
+    G_S (Stabilized-Sync sec. 3.2). mels (B, 5, 1, 80, 16) per-frame audio; sync_mel (B, 1, 80, 16) the
+    window's expert audio.
+    """
+    gt, ref, mels, sync = [], [], [], []
+    for _ in range(batch_size):
+        ci = int(rng.integers(len(clips)))
+        clip = clips[ci]
+        t = int(rng.integers(clip.n_windows))
+        gt.append(clip.window_frames(t))
+        if silent_refs is not None:
+            pool = silent_refs[clip.clip_id]
+            ref.append(pool[rng.choice(len(pool), size=WINDOW, replace=len(pool) < WINDOW)])
+        else:
+            others = [s for s in range(clip.n_windows) if abs(s - t) >= WINDOW] or list(range(clip.n_windows))
+            ref.append(clip.window_frames(int(rng.choice(others))))
+        mels.append(clip.frame_mels(t))
+        sync.append(clip.sync_mel(t))
+    return {"gt": to_float(np.stack(gt)), "ref": to_float(np.stack(ref)),
+            "mels": np.stack(mels)[:, :, None].astype(np.float32),
+            "sync_mel": np.stack(sync)[:, None].astype(np.float32)}
+
+
+def mask_lower_half(frames):
+    """Wav2Lip's pose reference: the target with its lower half zeroed (works on numpy and torch)."""
+    masked = frames.clone() if hasattr(frames, "clone") else frames.copy()
+    masked[..., frames.shape[-2] // 2:, :] = 0
+    return masked

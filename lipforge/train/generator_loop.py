@@ -1,0 +1,185 @@
+"""Generator training (one Ray Train worker's loop) for the three generators of the pipeline:
+
+- `wav2lip`: Wav2Lip's recipe, L = (1 - s - g) L1 + s E_sync + g L_GAN (Prajwal et al. 2020, sec. 3.3).
+- `stabilized`: G_L of the Stabilized-Sync paper, eq. 5: L = L_GAN + 10 L_pixel + 1 L_per + 2 L_ss + 0.5 L_at,
+  with silent (closed-lip) identity references from G_S and the frozen expert audio encoder.
+- `silent`: G_S, the same network and losses with lambda3 = lambda4 = 0 (no sync, no triplet), trained on
+  raw identity references.
+Every term is switched by config["losses"]; a switched-off term is not computed.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import torch
+
+from lipforge import losses as L
+from lipforge.train import runner
+from lipforge.train.data import WINDOW, generator_batch, load_clips, mask_lower_half
+from models.experts import build_expert, lower_half
+from models.stabilized import StabilizedDiscriminator, StabilizedGenerator
+from models.vgg import load_vgg19
+from models.wav2lip import Wav2LipDiscriminator, Wav2LipGenerator
+
+
+def build_generator(build: dict) -> torch.nn.Module:
+    """Rebuild a generator from the `build` record of its model file (see `generator_build`)."""
+    if build["method"] == "wav2lip":
+        return Wav2LipGenerator(**build["kwargs"])
+    expert = build_expert(build["expert"]["arch"], **build["expert"]["kwargs"])
+    return StabilizedGenerator(audio_encoder=expert.audio_encoder, audio_dim=expert.embed_dim, **build["kwargs"])
+
+
+def generator_build(method: str, arch: dict, img_size: int, expert_build: dict) -> dict:
+    if method == "wav2lip":
+        return {"method": method, "kwargs": {"width": arch["wav2lip_width"], "img_size": img_size}}
+    return {"method": method, "expert": expert_build,
+            "kwargs": {"width": arch["stabilized_width"], "n_blocks": arch["stabilized_blocks"], "img_size": img_size}}
+
+
+def build_discriminator(method: str, arch: dict) -> torch.nn.Module:
+    if method == "wav2lip":
+        return Wav2LipDiscriminator(width=arch["wav2lip_width"])
+    return StabilizedDiscriminator(width=arch["discriminator_width"])
+
+
+def load_silent_refs(index: dict[str, str] | None) -> dict[str, np.ndarray] | None:
+    """clip id -> memory-mapped (K, H, W, 3) closed-lip references written by the silent_refs stage."""
+    if index is None:
+        return None
+    return {cid: np.load(path, mmap_mode="r") for cid, path in index.items()}
+
+
+def perceptual_frames(x: torch.Tensor, which: str) -> torch.Tensor:
+    """(B, T, 3, H, W) -> (N, 3, H, W): every frame, or only each window's middle frame."""
+    if which == "middle":
+        return x[:, WINDOW // 2]
+    return x.flatten(0, 1)
+
+
+def generator_losses(cfg: dict, fake, batch, expert, vgg, disc) -> dict[str, torch.Tensor]:
+    """The generator's loss terms (unweighted) for one batch; only switched-on terms are computed."""
+    on, out = cfg["losses"], {}
+    gt, ref = batch["gt"], batch["ref"]
+    if on["pixel"]:
+        out["pixel"] = L.pixel_l1_loss(fake, gt)
+    if on["sync"] and cfg["method"] != "silent":
+        audio = expert.encode_audio(batch["sync_mel"])
+        x = L.cosine_similarity(audio, expert.encode_face(lower_half(fake)))
+        out["sync_sim"] = x.mean().detach()
+        if cfg["method"] == "wav2lip":
+            out["sync"] = L.sync_bce_loss(x, torch.ones_like(x))
+        else:
+            with torch.no_grad():
+                y = L.cosine_similarity(audio, expert.encode_face(lower_half(gt)))
+                d = L.cosine_similarity(audio, expert.encode_face(lower_half(ref)))
+            out["sync"] = L.stabilized_sync_loss(x, y, d)
+            out["gt_sync_sim"] = y.mean()
+    want_per = on["perceptual"] and cfg["method"] != "wav2lip"
+    want_at = on["triplet"] and cfg["method"] == "stabilized"
+    if want_per or want_at:
+        which = cfg["perceptual"]["frames"]
+        f_fake = vgg(perceptual_frames(fake, which))
+        with torch.no_grad():
+            f_gt = vgg(perceptual_frames(gt, which))
+            f_ref = vgg(perceptual_frames(ref, which)) if want_at else None
+        if want_per:
+            out["perceptual"] = L.perceptual_loss(f_fake, f_gt, cfg["perceptual"]["layer_weights"])
+        if want_at:
+            out["triplet"] = L.adaptive_triplet_loss(f_fake, f_gt, f_ref, alpha=cfg["weights"]["triplet_alpha"])
+    if on["gan"]:
+        out["gan"] = L.gan_generator_loss(disc(fake.flatten(0, 1)))
+    return out
+
+
+def total_loss(cfg: dict, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+    if cfg["method"] == "wav2lip":
+        s = cfg["wav2lip_weights"]["sync"] if "sync" in terms else 0.0
+        g = cfg["wav2lip_weights"]["gan"] if "gan" in terms else 0.0
+        total = (1 - s - g) * terms.get("pixel", 0.0)
+        return total + s * terms.get("sync", 0.0) + g * terms.get("gan", 0.0)
+    w = cfg["weights"]
+    return sum(w[name] * terms[name] for name in ("gan", "pixel", "perceptual", "sync", "triplet") if name in terms)
+
+
+def to_device(batch: dict, device) -> dict:
+    out = {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in batch.items()}
+    out["pose"] = mask_lower_half(out["gt"])
+    return out
+
+
+def train_generator_loop(config: dict) -> None:
+    device, rank, world = runner.setup_worker(config)
+    torch.manual_seed(config["seed"])
+    method = config["method"]
+    expert = None
+    if method != "wav2lip" or config["losses"]["sync"]:
+        from lipforge.train.artifacts import load_expert
+
+        expert = load_expert(config["expert_path"])[0].to(device)
+    build = config["build"]
+    if method == "wav2lip":
+        gen = build_generator(build)
+    else:  # the frozen audio encoder is the trained expert's, not a fresh copy
+        gen = StabilizedGenerator(audio_encoder=expert.audio_encoder, audio_dim=expert.embed_dim, **build["kwargs"])
+    gen = gen.to(device)
+    disc = build_discriminator(method, config["arch"]).to(device)
+    vgg = None
+    if method != "wav2lip" and (config["losses"]["perceptual"] or config["losses"]["triplet"]):
+        vgg = load_vgg19(config["perceptual"]["layers"], config["vgg_path"], config["seed"])[0].to(device)
+    params = gen.trainable_parameters() if hasattr(gen, "trainable_parameters") else gen.parameters()
+    betas = tuple(config["optim"]["betas"])
+    opt_g = torch.optim.Adam(params, lr=config["optim"]["lr"], betas=betas)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=config["optim"]["lr"], betas=betas)
+
+    state = runner.restore()
+    start, history, seconds = 0, [], 0.0
+    if state is not None:
+        gen.load_state_dict(state["generator"])
+        disc.load_state_dict(state["discriminator"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        start, history, seconds = state["step"], state["history"], state["train_seconds"]
+    gen, disc = runner.prepare(gen), runner.prepare(disc)
+
+    clips = load_clips(config["face_dir"], config["mel_index"], ("train",))
+    silent = load_silent_refs(config.get("silent_refs"))
+    per_worker = max(1, config["optim"]["batch_size"] // world)
+    running: dict[str, list[float]] = {}
+    for step in range(start, config["optim"]["steps"]):
+        t0 = time.perf_counter()
+        rng = np.random.default_rng([config["seed"], rank, step])
+        batch = to_device(generator_batch(clips, rng, per_worker, silent), device)
+        fake = gen(batch["mels"], batch["pose"], batch["ref"])
+
+        if config["losses"]["gan"]:
+            d_loss = L.gan_discriminator_loss(disc(batch["gt"].flatten(0, 1)), disc(fake.detach().flatten(0, 1)))
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+            running.setdefault("disc", []).append(float(d_loss))
+
+        terms = generator_losses(config, fake, batch, expert, vgg, disc)
+        loss = total_loss(config, terms)
+        opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_g.step()
+        seconds += time.perf_counter() - t0
+        for name, value in terms.items():
+            running.setdefault(name, []).append(float(value))
+        running.setdefault("total", []).append(float(loss))
+
+        done = step + 1
+        if done % config["log_every"] == 0 or done == config["optim"]["steps"]:
+            history.append({"step": done, **{k: float(np.mean(v)) for k, v in running.items()},
+                            "samples_per_s": done * config["optim"]["batch_size"] / max(seconds, 1e-9)})
+            running = {}
+        if done % config["checkpoint_every"] == 0 or done == config["optim"]["steps"]:
+            state = {"step": done, "generator": runner.unwrap(gen).state_dict(),
+                     "discriminator": runner.unwrap(disc).state_dict(), "opt_g": opt_g.state_dict(),
+                     "opt_d": opt_d.state_dict(), "history": history, "train_seconds": seconds}
+            runner.report({"step": done, "loss": float(loss)}, state, rank)
+            if runner.interrupt_requested(done):
+                os._exit(3)

@@ -1,0 +1,148 @@
+"""Talking-face generator G_L and discriminator of "Audio-driven Talking Face Generation with Stabilized
+Synchronization Loss" (Sec. 3.1 and 3.3, Fig. 2). The silent-lip generator G_S (Sec. 3.2) is the same
+architecture trained without the sync and triplet losses.
+
+G_L: separate identity and pose encoders built from face-encoding (FE) blocks, a frozen pretrained audio
+encoder (the lip-sync expert's), a 1x1-conv bottleneck joined with the audio embedding, and a U-Net face
+decoder of face-decoding (FD) blocks with skips from both encoders.
+"""
+from __future__ import annotations
+
+from itertools import pairwise
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+
+def conv_bn_relu(cin, cout, kernel_size=3, stride=1):
+    return nn.Sequential(nn.Conv2d(cin, cout, kernel_size, stride, kernel_size // 2, bias=False),
+                         nn.BatchNorm2d(cout), nn.ReLU())
+
+
+def level_widths(width: int, n: int) -> list[int]:
+    """Channel widths of encoder levels 0..n-1: width * (1, 2, 4, 8, 8, ...)."""
+    return [width * min(2 ** i, 8) for i in range(n)]
+
+
+class FEBlock(nn.Module):
+    """Face-encoding block: strided 3x3 conv, two 3x3 convs (each BN+ReLU), plus the input (strided 1x1)."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.body = nn.Sequential(conv_bn_relu(cin, cout, 3, 2), conv_bn_relu(cout, cout), conv_bn_relu(cout, cout))
+        self.shortcut = nn.Conv2d(cin, cout, 1, 2)  # every FE block halves the resolution, so always project
+
+    def forward(self, x):
+        return self.body(x) + self.shortcut(x)
+
+
+class FDBlock(nn.Module):
+    """Face-decoding block (Fig. 2b): stride-2 transposed conv, then two 3x3 convs, each BN+ReLU."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.up = nn.Sequential(nn.ConvTranspose2d(cin, cout, 3, 2, 1, output_padding=1, bias=False),
+                                nn.BatchNorm2d(cout), nn.ReLU())
+        self.body = nn.Sequential(conv_bn_relu(cout, cout), conv_bn_relu(cout, cout))
+
+    def forward(self, x):
+        return self.body(self.up(x))
+
+
+class FaceEncoder(nn.Module):
+    """Stem conv + FE blocks; returns the features of every level (full resolution first) for the skips."""
+
+    def __init__(self, widths: list[int]):
+        super().__init__()
+        self.stem = conv_bn_relu(3, widths[0], 7)
+        self.blocks = nn.ModuleList(FEBlock(cin, cout) for cin, cout in pairwise(widths))
+
+    def forward(self, x):
+        feats = [self.stem(x)]
+        for block in self.blocks:
+            feats.append(block(feats[-1]))
+        return feats
+
+
+class StabilizedGenerator(nn.Module):
+    """G_L / G_S (Fig. 2a). forward(mels (B,T,1,80,16), pose (B,T,3,H,W), ref (B,T,3,H,W)) -> (B,T,3,H,W).
+
+    `audio_encoder` maps (N,1,80,16) mels to (N, audio_dim) embeddings (e.g. AVSyncNet.audio_encoder). It
+    is frozen in place (requires_grad False, always eval mode, run under no_grad), as in Sec. 3.1; when it
+    is shared with an expert, that expert's audio encoder is frozen too. Optimise `trainable_parameters()`.
+    """
+
+    def __init__(self, audio_encoder: nn.Module, audio_dim: int, width: int = 32, n_blocks: int = 5,
+                 img_size: int = 96):
+        super().__init__()
+        if n_blocks < 1 or img_size % 2 ** n_blocks:
+            raise ValueError(f"img_size must be divisible by 2**n_blocks = {2 ** max(n_blocks, 0)} "
+                             f"(n_blocks={n_blocks}), got img_size={img_size}")
+        self.img_size = img_size
+        self.audio_dim = audio_dim
+        widths = level_widths(width, n_blocks + 1)
+        self.identity_encoder = FaceEncoder(widths)
+        self.pose_encoder = FaceEncoder(widths)
+        self.reduce = conv_bn_relu(2 * widths[-1], widths[-1], 1)
+
+        self.audio_encoder = audio_encoder
+        for p in self.audio_encoder.parameters():
+            p.requires_grad_(False)
+        self.audio_encoder.eval()
+
+        # Each FD block's input is the previous output concatenated with the identity and pose features
+        # of the matching encoder level.
+        cin = widths[-1] + audio_dim + 2 * widths[-1]
+        decoder = []
+        for level in reversed(range(n_blocks)):
+            decoder.append(FDBlock(cin, widths[level]))
+            cin = 3 * widths[level]
+        self.decoder = nn.ModuleList(decoder)
+        self.output_block = nn.Sequential(conv_bn_relu(cin, widths[0]), nn.Conv2d(widths[0], 3, 1))
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.audio_encoder.eval()  # frozen expert: its BN statistics must not drift
+        return self
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        frozen = {id(p) for p in self.audio_encoder.parameters()}
+        return [p for p in self.parameters() if id(p) not in frozen and p.requires_grad]
+
+    def forward(self, mels, pose, ref):
+        B, T = pose.shape[:2]
+        if pose.shape[-2:] != (self.img_size, self.img_size):
+            raise ValueError(f"expected {self.img_size}x{self.img_size} frames, got {tuple(pose.shape[-2:])}")
+        ids = self.identity_encoder(ref.flatten(0, 1))
+        poses = self.pose_encoder(pose.flatten(0, 1))
+        x = self.reduce(torch.cat([ids[-1], poses[-1]], dim=1)).mean(dim=(2, 3), keepdim=True)
+        with torch.no_grad():
+            audio = self.audio_encoder(mels.flatten(0, 1)).flatten(1)
+        if audio.shape[1] != self.audio_dim:
+            raise ValueError(f"audio encoder gives {audio.shape[1]}-d embeddings, expected {self.audio_dim}")
+        x = torch.cat([x, audio[:, :, None, None]], dim=1)
+        # Nearest-neighbour upsampling of the 1x1 code to the deepest skip resolution.
+        x = x.expand(-1, -1, *ids[-1].shape[-2:])
+        x = torch.cat([x, ids[-1], poses[-1]], dim=1)
+        for block, id_feat, pose_feat in zip(self.decoder, reversed(ids[:-1]), reversed(poses[:-1])):
+            x = torch.cat([block(x), id_feat, pose_feat], dim=1)
+        return torch.sigmoid(self.output_block(x)).unflatten(0, (B, T))
+
+
+class StabilizedDiscriminator(nn.Module):
+    """Frame discriminator (Sec. 3.3, GAN loss): strided 4x4 convs with spectral norm and LeakyReLU(0.2),
+    widths mirroring the face encoders, global pooling and a linear layer to one logit per frame."""
+
+    def __init__(self, width: int = 32, n_layers: int = 5):
+        super().__init__()
+        layers, cin = [], 3
+        for cout in level_widths(width, n_layers):
+            layers += [spectral_norm(nn.Conv2d(cin, cout, 4, 2, 1)), nn.LeakyReLU(0.2)]
+            cin = cout
+        self.features = nn.Sequential(*layers)
+        self.head = spectral_norm(nn.Linear(cin, 1))
+
+    def forward(self, frames):
+        """frames (N,3,H,W) in [0,1] -> logits (N,)."""
+        return self.head(self.features(frames).mean(dim=(2, 3))).squeeze(1)

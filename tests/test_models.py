@@ -1,0 +1,164 @@
+"""Fast shape/contract tests for models/ (small widths; a few seconds on a 2-core CPU)."""
+import pytest
+import torch
+
+from lipforge.hashing import file_sha256
+from models.avsyncnet import AVSyncNet
+from models.experts import build_expert, lower_half
+from models.stabilized import StabilizedDiscriminator, StabilizedGenerator
+from models.syncnet import SyncNet
+from models.vgg import VGG19Features, load_vgg19
+from models.wav2lip import Wav2LipDiscriminator, Wav2LipGenerator
+
+B, T = 2, 5
+
+
+def small_avsyncnet():
+    return AVSyncNet(image_layers=(1, 1, 1, 1), image_width=16, audio_layers=(1, 1, 1, 1), audio_width=16,
+                     embed_dim=128)
+
+
+def inputs(size, b=B, t=T):
+    torch.manual_seed(0)
+    return torch.randn(b, t, 1, 80, 16), torch.rand(b, t, 3, size, size), torch.rand(b, t, 3, size, size)
+
+
+@pytest.mark.parametrize("make", [lambda: SyncNet(width=0.125, embed_dim=64), small_avsyncnet],
+                         ids=["syncnet", "avsyncnet"])
+@pytest.mark.parametrize("size", [64, 96, 128])
+def test_expert_embeddings(make, size):
+    net = make().eval()
+    faces, mels = torch.rand(3, 15, size // 2, size), torch.randn(3, 1, 80, 16)
+    with torch.no_grad():
+        audio, face = net(faces, mels)
+        direct = net.audio_encoder(mels)
+    assert audio.shape == face.shape == (3, net.embed_dim)
+    for emb in (audio, face):
+        assert (emb >= 0).all()
+        torch.testing.assert_close(emb.norm(dim=1), torch.ones(3))
+    torch.testing.assert_close(direct, net.encode_audio(mels))
+    torch.testing.assert_close(face, net.encode_face(faces))
+    cos = (audio * face).sum(1)
+    assert ((cos >= 0) & (cos <= 1 + 1e-6)).all()
+
+
+def test_build_expert():
+    assert isinstance(build_expert("syncnet", width=0.125, embed_dim=32), SyncNet)
+    assert isinstance(build_expert("avsyncnet", image_layers=(1, 1, 1, 1), image_width=8,
+                                   audio_layers=(1, 1, 1, 1), audio_width=8, embed_dim=32), AVSyncNet)
+    with pytest.raises(ValueError, match="avsyncnet.*syncnet"):
+        build_expert("resnet")
+
+
+def test_lower_half_is_frame_major():
+    H, W = 4, 3
+    frames = torch.zeros(1, 2, 3, H, W)
+    for t in range(2):
+        for c in range(3):
+            frames[0, t, c] = 10 * t + c
+    frames[..., : H // 2, :] = -1  # upper halves must be dropped
+    out = lower_half(frames)
+    assert out.shape == (1, 6, H // 2, W)
+    assert out[0, :, 0, 0].tolist() == [0, 1, 2, 10, 11, 12]
+
+
+@pytest.mark.parametrize("size", [96, 128])
+def test_wav2lip_generator(size):
+    gen = Wav2LipGenerator(width=0.125, img_size=size)
+    out = gen(*inputs(size, b=1, t=2))
+    assert out.shape == (1, 2, 3, size, size)
+    assert out.min() >= 0 and out.max() <= 1
+    out.mean().backward()
+    assert all(p.grad is not None for p in gen.parameters())
+
+
+def test_wav2lip_generator_rejects_size():
+    with pytest.raises(ValueError, match="img_size"):
+        Wav2LipGenerator(width=0.125, img_size=100)
+
+
+def test_discriminators():
+    frames = torch.rand(4, 3, 96, 96)
+    assert Wav2LipDiscriminator(width=0.125)(frames).shape == (4,)
+    assert StabilizedDiscriminator(width=8, n_layers=5)(frames).shape == (4,)
+    assert StabilizedDiscriminator(width=8, n_layers=5)(torch.rand(4, 3, 128, 128)).shape == (4,)
+
+
+def frozen_generator(size=96):
+    expert = small_avsyncnet()
+    return StabilizedGenerator(expert.audio_encoder, audio_dim=128, width=8, n_blocks=5, img_size=size)
+
+
+@pytest.mark.parametrize("size", [96, 128])
+def test_stabilized_generator_shapes(size):
+    out = frozen_generator(size)(*inputs(size, b=1, t=2))
+    assert out.shape == (1, 2, 3, size, size)
+    assert out.min() >= 0 and out.max() <= 1
+
+
+def test_stabilized_generator_rejects_size():
+    with pytest.raises(ValueError, match="divisible"):
+        frozen_generator(100)
+
+
+def test_stabilized_audio_encoder_stays_frozen():
+    gen = frozen_generator()
+    audio = gen.audio_encoder
+    before = {k: v.clone() for k, v in audio.state_dict().items()}
+    trainable = gen.trainable_parameters()
+    assert {id(p) for p in trainable}.isdisjoint(id(p) for p in audio.parameters())
+    assert len(trainable) == sum(1 for p in gen.parameters()) - sum(1 for p in audio.parameters())
+
+    gen.train()
+    assert gen.training and gen.pose_encoder.training
+    assert not any(m.training for m in audio.modules())
+    opt = torch.optim.Adam(trainable, lr=1e-2)
+    gen(*inputs(96, b=1, t=2)).mean().backward()
+    assert all(p.grad is None and not p.requires_grad for p in audio.parameters())
+    assert all(p.grad is not None for p in trainable)
+    opt.step()
+    for k, v in audio.state_dict().items():  # weights and BN running statistics alike
+        torch.testing.assert_close(v, before[k], msg=k)
+
+
+def test_vgg_loads_torchvision_style_state_dict(tmp_path):
+    layers = ("relu1_1", "relu2_1")
+    torch.manual_seed(1)
+    src = VGG19Features(layers)
+    assert len(src.features) == 7  # built only up to relu2_1
+    state = {f"features.{k}": v for k, v in src.features.state_dict().items()}
+    state["classifier.0.weight"] = torch.randn(4, 4)
+    path = tmp_path / "vgg19.pth"
+    torch.save(state, path)
+
+    vgg, prov = load_vgg19(layers, path, seed=0)
+    assert prov == {"network": "vgg19", "weights": "imagenet", "file": str(path), "sha256": file_sha256(path)}
+    for k, v in src.features.state_dict().items():
+        torch.testing.assert_close(vgg.features.state_dict()[k], v)
+    assert not any(p.requires_grad for p in vgg.parameters())
+    vgg.train()
+    assert not vgg.training
+    x = torch.rand(2, 3, 32, 32, requires_grad=True)
+    feats = vgg(x)
+    assert [f.shape for f in feats] == [(2, 64, 32, 32), (2, 128, 16, 16)]
+    feats[1].sum().backward()  # gradients reach the input for the perceptual loss
+    assert x.grad is not None
+
+    state["features.2.weight"] = torch.randn(64, 32, 3, 3)
+    torch.save(state, path)
+    with pytest.raises(ValueError, match="vgg19.pth"):
+        load_vgg19(layers, path, seed=0)
+
+
+def test_vgg_random_init_is_deterministic(tmp_path):
+    layers = ("relu1_1", "relu3_1")
+    a, prov = load_vgg19(layers, tmp_path / "missing.pth", seed=3)
+    b, _ = load_vgg19(layers, None, seed=3)
+    c, _ = load_vgg19(layers, None, seed=4)
+    assert prov["network"] == "vgg19-random-init" and prov["weights"] is None and prov["seed"] == 3
+    for (k, va), vb, vc in zip(a.state_dict().items(), b.state_dict().values(), c.state_dict().values()):
+        torch.testing.assert_close(va, vb, msg=k)
+        if k.endswith("weight"):
+            assert not torch.equal(va, vc)
+        else:
+            assert not va.any()

@@ -1,0 +1,84 @@
+"""Window sampling for the experts and generators, and the evaluation's window/reference bookkeeping."""
+import numpy as np
+import pytest
+
+from lipforge.evaluation import paste_back, reference_schedule, window_starts
+from lipforge.face.framestore import FrameStore, write_frames
+from lipforge.mel import mel_start_index
+from lipforge.train.data import Clip, count_windows, expert_batch, generator_batch, mask_lower_half
+
+
+def test_count_windows_stops_where_the_last_frames_mel_runs_out():
+    # 10 frames, mel long enough for frame 6's window (start int(80*6/25)=19, +16 = 35) but not frame 7's (22+16=38)
+    assert count_windows(10, 35) == 3      # windows 0,1,2 end at frames 4,5,6
+    assert count_windows(10, 38) == 4
+    assert count_windows(4, 1000) == 0     # fewer than 5 frames: no window
+    assert mel_start_index(7) + 16 == 38
+
+
+def _clip(tmp_path, name, n_frames, value_offset):
+    frames = np.zeros((n_frames, 8, 8, 3), np.uint8)
+    frames[:] = (np.arange(n_frames)[:, None, None, None] + value_offset) % 256  # frame index is its pixel value
+    write_frames(tmp_path / f"{name}.npy", frames)
+    mel = np.tile(np.arange(400, dtype=np.float32) + 1000 * value_offset, (80, 1))  # mel column index as value
+    n_mel = mel_start_index(n_frames - 1) + 16
+    return Clip(name, FrameStore.open(tmp_path / f"{name}.npy"), mel[:, :n_mel], count_windows(n_frames, n_mel))
+
+
+def test_expert_batch_pairs_positives_with_their_own_audio_and_negatives_elsewhere(tmp_path):
+    clips = [_clip(tmp_path, "a", 40, 0), _clip(tmp_path, "b", 40, 100)]
+    batch = expert_batch(clips, np.random.default_rng(0), 64, other_clip_fraction=0.5, min_shift=5)
+    assert batch["frames"].shape == (64, 5, 3, 8, 8) and batch["mels"].shape == (64, 1, 80, 16)
+    assert batch["label"].tolist() == [1.0, 0.0] * 32
+    for frames, mel, label in zip(batch["frames"], batch["mels"], batch["label"]):
+        start_value = round(float(frames[0, 0, 0, 0]) * 255)          # frame index + clip offset
+        clip_offset = 100 if start_value >= 100 else 0
+        t = start_value - clip_offset
+        mel_clip_offset, mel_start = divmod(int(mel[0, 0, 0]), 1000)
+        same_clip = mel_clip_offset == clip_offset
+        if label == 1:
+            assert same_clip and mel_start == mel_start_index(t)
+        else:  # another clip, or the same clip at least 5 frames away
+            assert not same_clip or abs(mel_start - mel_start_index(t)) >= mel_start_index(5)
+
+
+def test_generator_batch_shapes_and_references(tmp_path):
+    clips = [_clip(tmp_path, "a", 30, 0)]
+    batch = generator_batch(clips, np.random.default_rng(1), 4)
+    assert batch["gt"].shape == (4, 5, 3, 8, 8) and batch["ref"].shape == (4, 5, 3, 8, 8)
+    assert batch["mels"].shape == (4, 5, 1, 80, 16) and batch["sync_mel"].shape == (4, 1, 80, 16)
+    for gt, ref, mels in zip(batch["gt"], batch["ref"], batch["mels"]):
+        t = round(float(gt[0, 0, 0, 0]) * 255)
+        assert abs(round(float(ref[0, 0, 0, 0]) * 255) - t) >= 5        # a non-overlapping reference window
+        assert [int(m[0, 0, 0]) for m in mels] == [mel_start_index(t + i) for i in range(5)]
+    silent = {"a": np.full((3, 8, 8, 3), 7, np.uint8)}
+    batch = generator_batch(clips, np.random.default_rng(1), 2, silent_refs=silent)
+    assert np.allclose(batch["ref"], 7 / 255.0)
+
+
+def test_mask_lower_half_zeroes_only_the_bottom_rows():
+    x = np.ones((2, 5, 3, 6, 4), np.float32)
+    m = mask_lower_half(x)
+    assert m[..., :3, :].min() == 1 and m[..., 3:, :].max() == 0 and x.min() == 1
+
+
+def test_window_starts_cover_every_frame():
+    assert window_starts(10) == [0, 5]
+    assert window_starts(12) == [0, 5, 7]
+    for n in range(5, 40):
+        covered = {s + i for s in window_starts(n) for i in range(5)}
+        assert covered == set(range(n))
+
+
+def test_reference_schedule_never_uses_the_target_frame():
+    for n in range(5, 50):
+        r = reference_schedule(n)
+        assert (r != np.arange(n)).all() and r.min() >= 0 and r.max() < n
+
+
+def test_paste_back_puts_the_resized_crop_at_its_box():
+    frames = np.zeros((1, 20, 20, 3), np.uint8)
+    crop = np.full((1, 4, 4, 3), 200, np.uint8)
+    out = paste_back(frames, crop, np.array([[2, 4, 10, 12]]))
+    assert (out[0, 4:12, 2:10] == 200).all() and out[0].sum() == 200 * 8 * 8 * 3
+    assert frames.sum() == 0
