@@ -207,7 +207,7 @@ class TrainExpertParams(Section):
                                       "eval": ExpertSpec(arch="syncnet", seed=2)}
     syncnet: SyncNetArch = SyncNetArch()
     avsyncnet: AVSyncNetArch = AVSyncNetArch()
-    steps: int = Field(default=1200, ge=1)
+    steps: int = Field(default=600, ge=1)
     batch_size: int = Field(default=32, ge=2)
     lr: float = Field(default=1e-3, gt=0)
     # Off-sync audio comes from another clip with this probability, else from the same clip shifted by
@@ -232,7 +232,7 @@ class GeneratorArch(Section):
     # Channel multiplier on Wav2Lip's generator / discriminator (1.0 = published).
     wav2lip_width: float = Field(default=0.25, gt=0)
     # Stabilized-Sync U-Net (G_L and G_S): encoder stem width and number of FE/FD blocks.
-    stabilized_width: int = Field(default=16, ge=4)
+    stabilized_width: int = Field(default=8, ge=4)
     stabilized_blocks: int = Field(default=5, ge=2)
     discriminator_width: int = Field(default=16, ge=4)
 
@@ -278,8 +278,8 @@ class Wav2LipWeights(Section):
 
 
 class OptimParams(Section):
-    steps: int = Field(default=1000, ge=1)
-    batch_size: int = Field(default=8, ge=1)
+    steps: int = Field(default=600, ge=1)
+    batch_size: int = Field(default=4, ge=1)
     lr: float = Field(default=1e-4, gt=0)
     betas: list[float] = Field(default=[0.5, 0.999], min_length=2, max_length=2)
 
@@ -287,7 +287,7 @@ class OptimParams(Section):
 class SilentRefsParams(Section):
     out_dir: str = "data/silent_refs"
     # G_S: the G_L architecture trained without sync and triplet losses (lambda3 = lambda4 = 0).
-    optim: OptimParams = OptimParams()
+    optim: OptimParams = OptimParams(steps=300)
     losses: LossSwitches = LossSwitches(sync=False, triplet=False)
     weights: StabilizedWeights = StabilizedWeights()
     # Closed-lip references kept per clip (frames evenly spaced over the clip), used as identity refs.

@@ -58,7 +58,7 @@ def run(params: Params, name: str, face_dir: Path = FACE_DIR, mel_index: Path = 
         "test_accuracy": last.get("test_accuracy"), "val_accuracy": last.get("val_accuracy"),
         "test_loss": last.get("test_loss"), "train_loss": last.get("train_loss"),
         "train_samples_per_s": last.get("samples_per_s"), "wall_seconds": round(time.time() - t0, 1),
-        "model_sha256": sha,
+        "model_sha256": sha, "resumed_from_steps": state["resumed_from"],
         "gate": {"min_test_accuracy": cfg.min_test_accuracy,
                  "passed": last.get("test_accuracy") is not None and last["test_accuracy"] >= cfg.min_test_accuracy},
     }

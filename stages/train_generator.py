@@ -48,7 +48,7 @@ def run(params: Params, face_dir: Path = FACE_DIR, mel_index: Path = MEL_INDEX, 
     last = {k: v for row in state["history"] for k, v in row.items()}
     report = {"method": cfg.method, "steps": state["step"], "losses": config["losses"],
               "final": {k: v for k, v in last.items() if k != "step"},
-              "train_seconds": round(state["train_seconds"], 1), "wall_seconds": round(wall, 1),
+              "train_seconds": round(state["train_seconds"], 1), "resumed_from_steps": state["resumed_from"], "wall_seconds": round(wall, 1),
               "perceptual": perceptual, "expert_sha256": config["expert_sha256"], "model_sha256": sha}
     write_json(report_path, report)
     write_curve(curve_path, state["history"])

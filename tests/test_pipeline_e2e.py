@@ -1,7 +1,9 @@
-"""`dvc repro` of the preprocessing pipeline on a tiny sample corpus, in a copy of the repository.
+"""`dvc repro` of the whole pipeline on a tiny sample corpus with tiny training runs, in a copy of the repository.
 
-Checks: every stage runs from a fresh checkout; a second repro is a no-op; adding a corpus root with one
-new clip makes the per-clip stages process only that clip; outputs are byte-identical across runs.
+Checks: every stage runs from a fresh checkout and writes the metrics report; a second repro is a no-op;
+an interrupted generator training resumes from its last checkpoint; `dvc exp run -S` of a loss switch
+works; adding a corpus root with one new clip makes the per-clip stages process only that clip;
+preprocessing outputs are byte-identical across runs.
 """
 import json
 import os
@@ -21,6 +23,19 @@ TINY = {
     "n_clips": 6,
     "frame_size": 128,
 }
+PREPROCESSING = ("face_crop", "mel", "align")
+
+
+def tiny_training(p: dict) -> None:
+    """Minutes, not quality: a few steps of small networks, checkpoints every 2 steps."""
+    p["trainer"].update(log_every=1, checkpoint_every=2)
+    p["train_expert"].update(steps=4, batch_size=8, eval_every=2, eval_windows=16)
+    p["generator"].update(stabilized_width=4, wav2lip_width=0.125, discriminator_width=4)
+    p["perceptual"].update(layers=["relu1_1", "relu2_1"], layer_weights=[0.5, 1.0])
+    p["silent_refs"]["optim"].update(steps=2, batch_size=2)
+    p["silent_refs"]["refs_per_clip"] = 4
+    p["train_generator"]["optim"].update(steps=6, batch_size=2)
+    p["evaluate"].update(n_videos=1, grid_clips=1, grid_frames=2)
 
 
 def _copy_repo(dst: Path) -> None:
@@ -34,10 +49,14 @@ def _copy_repo(dst: Path) -> None:
     subprocess.run(["git", "init", "-q"], cwd=dst, check=True)
 
 
-def _dvc(cwd: Path, *args) -> str:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", DVC_NO_ANALYTICS="1")
+def _dvc(cwd: Path, *args, expect_ok: bool = True, **env_extra) -> str:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", DVC_NO_ANALYTICS="1",
+               **env_extra)
     proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, capture_output=True, text=True, env=env)
-    assert proc.returncode == 0, f"dvc {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    if expect_ok:
+        assert proc.returncode == 0, f"dvc {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    else:
+        assert proc.returncode != 0, f"dvc {' '.join(args)} should have failed:\n{proc.stdout[-3000:]}"
     return proc.stdout + proc.stderr
 
 
@@ -62,6 +81,7 @@ def project(tmp_path_factory) -> Path:
     def tiny(p):
         p["sample_corpus"].update(TINY)
         p["ray"]["num_cpus"] = 2
+        tiny_training(p)
 
     _set_params(work, tiny)
     return work
@@ -69,7 +89,8 @@ def project(tmp_path_factory) -> Path:
 
 def test_repro_runs_every_stage_then_is_a_noop(project):
     out = _dvc(project, "repro")
-    for stage in ("sample_corpus", "scan_corpus@0", "manifest", "face_crop", "mel", "align"):
+    for stage in ("sample_corpus", "scan_corpus@0", "manifest", "face_crop", "mel", "align", "train_expert@train",
+                  "train_expert@eval", "silent_refs", "train_generator", "evaluate"):
         assert f"'{stage}'" in out, f"stage {stage} did not run:\n{out[-2000:]}"
     manifest = pd.read_parquet(project / "data/manifest/manifest.parquet")
     assert len(manifest) == TINY["n_clips"]
@@ -77,8 +98,47 @@ def test_repro_runs_every_stage_then_is_a_noop(project):
         assert (project / "reports" / f"{report}.json").exists()
     align = json.loads((project / "reports/align.json").read_text())
     assert align["gate"] == "pass" and align["ground_truth"]["mean_ms"] <= 25.0
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    assert set(metrics["rows"]) == {"ground_truth", "copy_reference", "stabilized"}
+    for row in metrics["rows"].values():
+        for key in ("ssim", "lse_d", "lse_c", "m_lmd", "f_lmd", "ifc", "mouth_opening_corr_pooled"):
+            assert key in row, key
+    assert metrics["rows"]["ground_truth"]["ssim"] == 1.0 and metrics["rows"]["ground_truth"]["m_lmd"] == 0.0
+    assert metrics["backends"]["lse_judge"]["sha256"] and metrics["backends"]["landmarks"]["backend"] == "dlib"
+    clips = pd.read_parquet(project / "reports/eval_clips.parquet")
+    assert set(clips["row"]) == set(metrics["rows"]) and len(clips) == 3 * metrics["clips"]
+    assert (project / "reports/eval_grid.png").stat().st_size > 0
+    video = next((project / "reports/videos").glob("*.mp4"))
+    from lipforge.media import probe
+
+    assert probe(video).has_audio
+    for name in ("expert_train", "expert_eval", "silent_refs", "train_generator"):
+        assert (project / "reports" / f"{name}.json").exists()
+        assert (project / "reports" / f"{name}_curve.csv").read_text().count("\n") >= 2
     again = _dvc(project, "repro")
     assert "Data and pipelines are up to date" in again, again[-2000:]
+
+
+def test_interrupted_generator_training_resumes_from_its_last_checkpoint(project):
+    _dvc(project, "repro", "-f", "-s", "train_generator", expect_ok=False, LIPFORGE_STOP_AFTER_STEP="4")
+    checkpoints = list((project / "data/generator/runs").glob("*/checkpoint_*"))
+    assert checkpoints, "no checkpoint left by the interrupted run"
+    out = _dvc(project, "repro")
+    assert "'train_generator'" in out and "'evaluate'" in out
+    report = json.loads((project / "reports/train_generator.json").read_text())
+    assert report["resumed_from_steps"] == [4] and report["steps"] == 6
+    assert not (project / "data/generator/runs").exists()
+
+
+def test_dvc_exp_run_switches_one_loss_term(project):
+    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny"], cwd=project,
+                   check=True)
+    out = _dvc(project, "exp", "run", "-S", "train_generator.losses.triplet=false")
+    assert "'train_generator'" in out and "'evaluate'" in out and "'train_expert@train'" not in out
+    report = json.loads((project / "reports/train_generator.json").read_text())
+    assert report["losses"]["triplet"] is False
+    assert "triplet" not in report["final"]
 
 
 def test_outputs_are_deterministic(project, tmp_path):
@@ -86,7 +146,7 @@ def test_outputs_are_deterministic(project, tmp_path):
     other.mkdir()
     _copy_repo(other)
     shutil.copy2(project / "params.yaml", other / "params.yaml")
-    _dvc(other, "repro")
+    _dvc(other, "repro", *PREPROCESSING)
     for sub in ("data/sample_corpus", "data/manifest/manifest.parquet", "data/mel", "data/align", "data/face_crop"):
         a, b = project / sub, other / sub
         ha = _tree_hashes(a) if a.is_dir() else {sub: __import__("lipforge.hashing").hashing.file_sha256(a)}
@@ -106,7 +166,7 @@ def test_adding_a_root_processes_only_new_clips(project):
         p["manifest"]["roots"].append({"name": "extra", "path": "extra_corpus", "layout": "lrs2"})
 
     _set_params(project, add_root)
-    _dvc(project, "repro")
+    _dvc(project, "repro", *PREPROCESSING)
     after = pd.read_parquet(project / "data/manifest/manifest.parquet")
     assert len(after) == len(manifest) + 1
     for report in ("face_crop", "mel", "align"):

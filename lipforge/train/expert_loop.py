@@ -2,7 +2,6 @@
 of lower-half-face and mel embeddings, half the pairs in sync and half shifted."""
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
@@ -42,11 +41,12 @@ def train_expert_loop(config: dict) -> None:
     model = build_expert(config["arch"], **config["arch_kwargs"]).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
     state = runner.restore()
-    start, history, seconds = 0, [], 0.0
+    start, history, seconds, resumed = 0, [], 0.0, []
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start, history, seconds = state["step"], state["history"], state["train_seconds"]
+        resumed = state["resumed_from"] + [start]
     model = runner.prepare(model)
 
     train = load_clips(config["face_dir"], config["mel_index"], ("train",))
@@ -73,7 +73,7 @@ def train_expert_loop(config: dict) -> None:
         loss.backward()
         optimizer.step()
         seconds += time.perf_counter() - t0
-        running.append((float(loss), float(((sim > 0.5).float() == label).float().mean())))
+        running.append((loss.item(), ((sim > 0.5).float() == label).float().mean().item()))
 
         done = step + 1
         row = None
@@ -91,7 +91,7 @@ def train_expert_loop(config: dict) -> None:
             history.append(row)
         if done % config["checkpoint_every"] == 0 or done == config["steps"]:
             state = {"step": done, "model": runner.unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
-                     "history": history, "train_seconds": seconds}
-            runner.report({"step": done, "loss": float(loss)}, state, rank)
+                     "history": history, "train_seconds": seconds, "resumed_from": resumed}
+            runner.report({"step": done, "loss": loss.item()}, state, rank)
             if runner.interrupt_requested(done):
-                os._exit(3)
+                raise SystemExit(f"stopped after step {done} (LIPFORGE_STOP_AFTER_STEP)")

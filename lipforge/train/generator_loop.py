@@ -9,7 +9,6 @@ Every term is switched by config["losses"]; a switched-off term is not computed.
 """
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
@@ -52,6 +51,13 @@ def load_silent_refs(index: dict[str, str] | None) -> dict[str, np.ndarray] | No
     return {cid: np.load(path, mmap_mode="r") for cid, path in index.items()}
 
 
+def triplet_features(feats: list[torch.Tensor]) -> list[torch.Tensor]:
+    """VGG features scaled by 1/sqrt(size) per layer, so eq. 2's distances are RMS-like and on the scale of
+    alpha = 1 (raw L2 over ~10^5 random-VGG activations is ~10^3 and swamps every other term). The paper
+    does not say how it normalises D; this choice is ours."""
+    return [f / f[0].numel() ** 0.5 for f in feats]
+
+
 def perceptual_frames(x: torch.Tensor, which: str) -> torch.Tensor:
     """(B, T, 3, H, W) -> (N, 3, H, W): every frame, or only each window's middle frame."""
     if which == "middle":
@@ -88,7 +94,8 @@ def generator_losses(cfg: dict, fake, batch, expert, vgg, disc) -> dict[str, tor
         if want_per:
             out["perceptual"] = L.perceptual_loss(f_fake, f_gt, cfg["perceptual"]["layer_weights"])
         if want_at:
-            out["triplet"] = L.adaptive_triplet_loss(f_fake, f_gt, f_ref, alpha=cfg["weights"]["triplet_alpha"])
+            out["triplet"] = L.adaptive_triplet_loss(triplet_features(f_fake), triplet_features(f_gt),
+                                                     triplet_features(f_ref), alpha=cfg["weights"]["triplet_alpha"])
     if on["gan"]:
         out["gan"] = L.gan_generator_loss(disc(fake.flatten(0, 1)))
     return out
@@ -135,13 +142,14 @@ def train_generator_loop(config: dict) -> None:
     opt_d = torch.optim.Adam(disc.parameters(), lr=config["optim"]["lr"], betas=betas)
 
     state = runner.restore()
-    start, history, seconds = 0, [], 0.0
+    start, history, seconds, resumed = 0, [], 0.0, []
     if state is not None:
         gen.load_state_dict(state["generator"])
         disc.load_state_dict(state["discriminator"])
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
         start, history, seconds = state["step"], state["history"], state["train_seconds"]
+        resumed = state["resumed_from"] + [start]
     gen, disc = runner.prepare(gen), runner.prepare(disc)
 
     clips = load_clips(config["face_dir"], config["mel_index"], ("train",))
@@ -159,7 +167,7 @@ def train_generator_loop(config: dict) -> None:
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
-            running.setdefault("disc", []).append(float(d_loss))
+            running.setdefault("disc", []).append(d_loss.item())
 
         terms = generator_losses(config, fake, batch, expert, vgg, disc)
         loss = total_loss(config, terms)
@@ -168,8 +176,8 @@ def train_generator_loop(config: dict) -> None:
         opt_g.step()
         seconds += time.perf_counter() - t0
         for name, value in terms.items():
-            running.setdefault(name, []).append(float(value))
-        running.setdefault("total", []).append(float(loss))
+            running.setdefault(name, []).append(value.item())
+        running.setdefault("total", []).append(loss.item())
 
         done = step + 1
         if done % config["log_every"] == 0 or done == config["optim"]["steps"]:
@@ -179,7 +187,7 @@ def train_generator_loop(config: dict) -> None:
         if done % config["checkpoint_every"] == 0 or done == config["optim"]["steps"]:
             state = {"step": done, "generator": runner.unwrap(gen).state_dict(),
                      "discriminator": runner.unwrap(disc).state_dict(), "opt_g": opt_g.state_dict(),
-                     "opt_d": opt_d.state_dict(), "history": history, "train_seconds": seconds}
-            runner.report({"step": done, "loss": float(loss)}, state, rank)
+                     "opt_d": opt_d.state_dict(), "history": history, "train_seconds": seconds, "resumed_from": resumed}
+            runner.report({"step": done, "loss": loss.item()}, state, rank)
             if runner.interrupt_requested(done):
-                os._exit(3)
+                raise SystemExit(f"stopped after step {done} (LIPFORGE_STOP_AFTER_STEP)")

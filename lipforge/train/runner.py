@@ -111,6 +111,6 @@ def report(metrics: dict, state: dict | None, rank: int) -> None:
 
 
 def interrupt_requested(step: int) -> bool:
-    """Test hook: LIPFORGE_STOP_AFTER_STEP=N makes the loop stop the process after checkpointing step N."""
+    """Test hook: LIPFORGE_STOP_AFTER_STEP=N makes the loop fail right after checkpointing step N (an interruption)."""
     stop = os.environ.get("LIPFORGE_STOP_AFTER_STEP")
     return stop is not None and step >= int(stop)

@@ -1,0 +1,140 @@
+"""Training and evaluation throughput with the params.yaml architectures (a benchmark, not a test).
+
+    dvc repro evaluate                 # preprocessed sample corpus, trained experts and generator
+    python benchmarks/training.py [--steps 20] [--device cpu|cuda]
+
+Prints samples/s of one training step (forward, backward, optimizer) of the train expert, the eval expert,
+G_S and both generator methods (batch sizes from params; a sample is one 5-frame window), measured in this
+process without Ray (so Ray start-up is excluded), and evaluation clips/s of `lipforge.evaluation` on the
+test split (one process, one thread per clip as in the evaluate stage's Ray tasks).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lipforge.losses import cosine_similarity, sync_bce_loss
+from lipforge.params import load_params
+from lipforge.train import generator_loop as G
+from lipforge.train.artifacts import load_expert
+from lipforge.train.data import expert_batch, generator_batch, load_clips
+from lipforge.train.expert_loop import expert_inputs
+from models.experts import build_expert
+from models.vgg import load_vgg19
+from stages.train_expert import arch_kwargs
+
+FACE_DIR, MEL_INDEX = Path("data/face_crop"), Path("data/mel/index.parquet")
+
+
+def timed_steps(step, n: int) -> float:
+    step()  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(n):
+        step()
+    return (time.perf_counter() - t0) / n
+
+
+def bench_expert(params, name: str, clips, steps: int, device) -> float:
+    spec = params.train_expert.experts[name]
+    model = build_expert(spec.arch, **arch_kwargs(params, spec.arch)).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=params.train_expert.lr)
+    rng = np.random.default_rng(0)
+    bs = params.train_expert.batch_size
+
+    def step():
+        faces, mels, label = expert_inputs(expert_batch(clips, rng, bs, 0.5, 5), device)
+        audio, video = model(faces, mels)
+        loss = sync_bce_loss(cosine_similarity(audio, video), label)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return bs / timed_steps(step, steps)
+
+
+def bench_generator(params, method: str, section, clips, steps: int, device) -> float:
+    expert = load_expert("data/experts/train/model.pt")[0].to(device)
+    cfg = {"method": method, "losses": section.losses.model_dump(), "weights": section.weights.model_dump(),
+           "wav2lip_weights": params.train_generator.wav2lip_weights.model_dump(),
+           "perceptual": params.perceptual.model_dump()}
+    arch = params.generator.model_dump()
+    build = G.generator_build("stabilized" if method == "silent" else method, arch, params.face_crop.img_size,
+                              {"arch": "x", "kwargs": {}})
+    if method == "wav2lip":
+        gen = G.build_generator(build).to(device)
+    else:
+        gen = G.StabilizedGenerator(audio_encoder=expert.audio_encoder, audio_dim=expert.embed_dim,
+                                    **build["kwargs"]).to(device)
+    disc = G.build_discriminator(method, arch).to(device)
+    vgg = load_vgg19(params.perceptual.layers, None, 0)[0].to(device) if method != "wav2lip" else None
+    trainable = gen.trainable_parameters() if hasattr(gen, "trainable_parameters") else gen.parameters()
+    opt_g, opt_d = torch.optim.Adam(trainable, 1e-4), torch.optim.Adam(disc.parameters(), 1e-4)
+    rng = np.random.default_rng(0)
+    bs = section.optim.batch_size
+    refs = {c.clip_id: c.frames.read_window(0, 5) for c in clips} if method == "stabilized" else None
+
+    def step():
+        batch = G.to_device(generator_batch(clips, rng, bs, refs), device)
+        fake = gen(batch["mels"], batch["pose"], batch["ref"])
+        from lipforge import losses as L
+
+        d_loss = L.gan_discriminator_loss(disc(batch["gt"].flatten(0, 1)), disc(fake.detach().flatten(0, 1)))
+        opt_d.zero_grad()
+        d_loss.backward()
+        opt_d.step()
+        loss = G.total_loss(cfg, G.generator_losses(cfg, fake, batch, expert, vgg, disc))
+        opt_g.zero_grad()
+        loss.backward()
+        opt_g.step()
+
+    return bs / timed_steps(step, steps)
+
+
+def bench_evaluation(params, n_clips: int) -> float:
+    from lipforge.evaluation import evaluate_clip
+    from stages.evaluate import EVAL_EXPERT, FACE_DIR as EFACE, GENERATOR, MANIFEST, SILENT_INDEX, clip_rows
+
+    rows = clip_rows(params, EFACE, MEL_INDEX, MANIFEST, SILENT_INDEX)[:n_clips]
+    ctx = {"generator_path": str(GENERATOR), "eval_expert_path": str(EVAL_EXPERT),
+           "method": params.train_generator.method, "face_dir": str(EFACE), "fps": params.manifest.fps,
+           "sample_rate": params.manifest.sample_rate, "vshift": params.evaluate.vshift, "video_out": None}
+    evaluate_clip(rows[0], ctx)  # warm-up (model loading, dlib)
+    t0 = time.perf_counter()
+    for row in rows:
+        evaluate_clip(row, ctx)
+    return len(rows) / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--eval-clips", type=int, default=4)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = ap.parse_args()
+    params = load_params()
+    device = torch.device(args.device)
+    if device.type == "cpu":
+        torch.set_num_threads(int(params.trainer.cpus_per_worker))
+    clips = load_clips(FACE_DIR, MEL_INDEX, ("train",))
+    out = {"device": str(device), "torch_threads": torch.get_num_threads(), "steps": args.steps}
+    for name in params.train_expert.experts:
+        spec = params.train_expert.experts[name]
+        out[f"expert_{name}_{spec.arch}_samples_per_s"] = round(bench_expert(params, name, clips, args.steps, device), 1)
+    out["silent_G_S_samples_per_s"] = round(bench_generator(params, "silent", params.silent_refs, clips, args.steps, device), 2)
+    for method in ("wav2lip", "stabilized"):
+        out[f"generator_{method}_samples_per_s"] = round(
+            bench_generator(params, method, params.train_generator, clips, args.steps, device), 2)
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+        out["evaluate_clips_per_s_one_thread"] = round(bench_evaluation(params, args.eval_clips), 3)
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
