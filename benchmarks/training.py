@@ -23,7 +23,7 @@ from lipforge.losses import cosine_similarity, sync_bce_loss
 from lipforge.params import load_params
 from lipforge.train import generator_loop as G
 from lipforge.train.artifacts import load_expert
-from lipforge.train.data import expert_batch, generator_batch, load_clips
+from lipforge.train.data import Negatives, expert_batch, generator_batch, load_clips
 from lipforge.train.expert_loop import expert_inputs
 from models.experts import build_expert
 from models.vgg import load_vgg19
@@ -48,7 +48,7 @@ def bench_expert(params, name: str, clips, steps: int, device) -> float:
     bs = params.train_expert.batch_size
 
     def step():
-        faces, mels, label = expert_inputs(expert_batch(clips, rng, bs, 0.5, 5), device)
+        faces, mels, label = expert_inputs(expert_batch(clips, rng, bs, Negatives()), device)
         audio, video = model(faces, mels)
         loss = sync_bce_loss(cosine_similarity(audio, video), label)
         opt.zero_grad()

@@ -24,14 +24,51 @@ def _quiet_env() -> None:
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
 
 
+# Every Ray cluster this process worked on, in order (one entry per `ray_session`): a stage's provenance
+# names them, so lineage can tell a laptop run from a cluster run. Process-global because the stage entry
+# point that writes provenance does not see the sessions its stage opens.
+_CLUSTERS_USED: list[dict] = []
+
+
+def describe_cluster(address: str | None, gcs_address: str, ray_version: str, nodes: list[dict],
+                     resources: dict[str, float]) -> dict:
+    """The provenance record of one Ray cluster: `address` is the params setting (None = a local Ray)."""
+    return {
+        "address": address if address is not None else "local",
+        "gcs_address": gcs_address,
+        "ray_version": ray_version,
+        "nodes": sum(1 for n in nodes if n.get("Alive", True)),
+        "cpus": float(resources.get("CPU", 0.0)),
+        "gpus": float(resources.get("GPU", 0.0)),
+    }
+
+
+def clusters_used() -> list[dict]:
+    """Copies of the cluster records of this process's Ray sessions, oldest first."""
+    return [dict(c) for c in _CLUSTERS_USED]
+
+
+def _record_cluster(address: str | None) -> str:
+    import ray
+
+    gcs_address = ray.get_runtime_context().gcs_address
+    record = describe_cluster(address, gcs_address, ray.__version__, ray.nodes(), ray.cluster_resources())
+    # A stage may open several sessions on the same cluster (one per training run): name it once.
+    if record not in _CLUSTERS_USED:
+        _CLUSTERS_USED.append(record)
+    return gcs_address
+
+
 @contextmanager
 def ray_session(cfg: RayParams):
-    """Join the configured cluster, or start a local Ray; shut down only what we started."""
+    """Join the configured cluster, or start a local Ray; shut down only what we started.
+
+    Records the cluster (see `clusters_used`) for the stage's provenance."""
     import ray
 
     _quiet_env()
     if ray.is_initialized():
-        yield ray.get_runtime_context().gcs_address
+        yield _record_cluster(cfg.address)
         return
     kwargs: dict[str, Any] = dict(address=cfg.address, include_dashboard=False, logging_level="WARNING",
                                   log_to_driver=True)
@@ -39,7 +76,7 @@ def ray_session(cfg: RayParams):
         kwargs["num_cpus"] = cfg.num_cpus
     ray.init(**kwargs)
     try:
-        yield ray.get_runtime_context().gcs_address
+        yield _record_cluster(cfg.address)
     finally:
         ray.shutdown()
 

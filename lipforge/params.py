@@ -214,6 +214,10 @@ class TrainExpertParams(Section):
     # at least `min_negative_shift` frames (a non-overlapping window).
     negative_other_clip_fraction: float = Field(default=0.5, ge=0, le=1)
     min_negative_shift: int = Field(default=5, ge=1)
+    # An audio window whose mean normalised mel level (-max_abs_value .. +max_abs_value) is below this is
+    # silence; silence is never the off-sync partner of an in-sync silent window (that pair would look in sync).
+    # null: no such rule (Wav2Lip). -3.5 suits clean speech; raise it for noisy corpora.
+    negative_silence_level: float | None = -3.5
     eval_every: int = Field(default=200, ge=1)
     eval_windows: int = Field(default=512, ge=2)
     # Gate on held-out (test) speakers: sync/off-sync accuracy at cosine similarity 0.5.
@@ -323,6 +327,41 @@ class EvaluateParams(Section):
     min_mouth_corr: float = Field(default=0.8, ge=-1, le=1)
 
 
+class FlowParams(Section):
+    # Prefect pipeline flow: each DVC stage is a task, retried this often on a transient failure.
+    retries: int = Field(default=1, ge=0)
+    retry_delay_seconds: float = Field(default=10, ge=0)
+
+
+class GatedMetric(Section):
+    # `higher`: larger is better (LSE-C, SSIM); `lower`: smaller is better (LSE-D, LMD).
+    direction: Literal["higher", "lower"]
+    # Largest tolerated move in the bad direction, in the metric's own units (0 = any regression rejects).
+    tolerance: float = Field(default=0.0, ge=0)
+
+
+class NightlyParams(Section):
+    deployment: str = "nightly-retrain"
+    cron: str = "0 2 * * *"
+    timezone: str = "UTC"
+    # DVC remote that accepted runs push to (null: the repository's default remote, see .dvc/config).
+    remote: str | None = None
+    # Metrics of reports/metrics.json (dotted paths, `{method}` = train_generator.method) that must not regress
+    # against the last accepted run by more than their tolerance.
+    gate: dict[str, GatedMetric] = {
+        "rows.{method}.lse_c": GatedMetric(direction="higher", tolerance=0.05),
+        "rows.{method}.lse_d": GatedMetric(direction="lower", tolerance=0.05),
+        "rows.{method}.ssim": GatedMetric(direction="higher", tolerance=0.01),
+        "rows.{method}.mouth_opening_corr_pooled": GatedMetric(direction="higher", tolerance=0.02),
+    }
+
+
+class HistoryParams(Section):
+    # One row per pipeline run (flows append); accepted nightly runs keep their dvc.lock under accepted_dir.
+    path: str = "runs/history.parquet"
+    accepted_dir: str = "runs/accepted"
+
+
 class Params(Section):
     seed: int = 1234
     ray: RayParams = RayParams()
@@ -338,6 +377,9 @@ class Params(Section):
     silent_refs: SilentRefsParams = SilentRefsParams()
     train_generator: TrainGeneratorParams = TrainGeneratorParams()
     evaluate: EvaluateParams = EvaluateParams()
+    flow: FlowParams = FlowParams()
+    nightly: NightlyParams = NightlyParams()
+    history: HistoryParams = HistoryParams()
 
 
 def _format_error(err: ValidationError, source: Path) -> str:

@@ -1,26 +1,49 @@
-"""What every stage entry point shares: load params.yaml once, turn user errors into one line and exit 2."""
+"""What every stage entry point shares: load params.yaml once, turn user errors into one line and exit 2, record
+the run's provenance."""
 from __future__ import annotations
 
+import os
 import sys
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
+from lipforge.dvclock import locked_outputs
+from lipforge.gitinfo import commit_and_dirty
+from lipforge.parallel import clusters_used
 from lipforge.params import Params, ParamsError, load_params
+from lipforge.provenance import (PROVENANCE_DIR, build_record, current_host, package_versions, provenance_path,
+                                 stage_name, write_record)
 
 
 class StageError(RuntimeError):
     """An input problem the user can act on (missing upstream output, bad corpus root...)."""
 
 
-def stage_main(run: Callable[[Params], dict], params_path: str = "params.yaml") -> None:
+def stage_main(run: Callable[[Params], dict], params_path: str = "params.yaml", name: str | None = None,
+               provenance_dir: Path = PROVENANCE_DIR) -> None:
+    """Run a stage; after a successful run write its provenance to <provenance_dir>/<name>.json.
+
+    `name` defaults to the stage module's name, "<module>@<argv[1]>" for foreach stages (see
+    `lipforge.provenance.stage_name`); dvc.yaml declares the same file as the stage's output."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    name = name or stage_name(spec.name if spec else None, sys.argv)
+    started_at = datetime.now(timezone.utc)
+    t0 = time.monotonic()
     try:
         params = load_params(params_path)
         run(params)
     except (ParamsError, StageError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    commit, dirty = commit_and_dirty(".", locked_outputs("."))
+    record = build_record(name, os.environ.get("DVC_STAGE"), commit, dirty, current_host(), package_versions(),
+                          started_at, time.monotonic() - t0, clusters_used())
+    write_record(provenance_path(name, provenance_dir), record)
 
 
 def read_manifest(path: str | Path, required_columns: tuple[str, ...]) -> pd.DataFrame:

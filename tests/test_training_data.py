@@ -5,7 +5,7 @@ import pytest
 from lipforge.evaluation import paste_back, reference_schedule, window_starts
 from lipforge.face.framestore import FrameStore, write_frames
 from lipforge.mel import mel_start_index
-from lipforge.train.data import Clip, count_windows, expert_batch, generator_batch, mask_lower_half
+from lipforge.train.data import Clip, Negatives, count_windows, expert_batch, generator_batch, is_silent, mask_lower_half
 
 
 def test_count_windows_stops_where_the_last_frames_mel_runs_out():
@@ -27,7 +27,7 @@ def _clip(tmp_path, name, n_frames, value_offset):
 
 def test_expert_batch_pairs_positives_with_their_own_audio_and_negatives_elsewhere(tmp_path):
     clips = [_clip(tmp_path, "a", 40, 0), _clip(tmp_path, "b", 40, 100)]
-    batch = expert_batch(clips, np.random.default_rng(0), 64, other_clip_fraction=0.5, min_shift=5)
+    batch = expert_batch(clips, np.random.default_rng(0), 64, Negatives(other_clip_fraction=0.5, min_shift=5))
     assert batch["frames"].shape == (64, 5, 3, 8, 8) and batch["mels"].shape == (64, 1, 80, 16)
     assert batch["label"].tolist() == [1.0, 0.0] * 32
     for frames, mel, label in zip(batch["frames"], batch["mels"], batch["label"]):
@@ -40,6 +40,25 @@ def test_expert_batch_pairs_positives_with_their_own_audio_and_negatives_elsewhe
             assert same_clip and mel_start == mel_start_index(t)
         else:  # another clip, or the same clip at least 5 frames away
             assert not same_clip or abs(mel_start - mel_start_index(t)) >= mel_start_index(5)
+
+
+def test_a_silent_window_never_gets_silent_audio_as_its_negative(tmp_path):
+    # Clip with speech (level 0) only in mel columns 40..79; everything else digital silence (-4).
+    clip = _clip(tmp_path, "a", 40, 0)
+    clip.mel[:] = -4.0
+    clip.mel[:, 40:80] = 0.0
+    speech = {t for t in range(clip.n_windows) if not is_silent(clip.sync_mel(t), -3.5)}
+    assert speech and len(speech) < clip.n_windows
+    batch = expert_batch([clip], np.random.default_rng(0), 400, Negatives(0.0, 5, silence_level=-3.5))
+    for frames, mel, label in zip(batch["frames"], batch["mels"], batch["label"]):
+        t = round(float(frames[0, 0, 0, 0]) * 255)
+        if label == 0 and is_silent(clip.sync_mel(t), -3.5):
+            assert not is_silent(mel[0], -3.5)
+    # Without the rule (Wav2Lip), silent-silent negatives occur.
+    batch = expert_batch([clip], np.random.default_rng(0), 400, Negatives(0.0, 5, silence_level=None))
+    pairs = [(is_silent(clip.sync_mel(round(float(f[0, 0, 0, 0]) * 255)), -3.5), is_silent(m[0], -3.5))
+             for f, m, lab in zip(batch["frames"], batch["mels"], batch["label"]) if lab == 0]
+    assert (True, True) in pairs
 
 
 def test_generator_batch_shapes_and_references(tmp_path):

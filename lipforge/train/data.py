@@ -80,30 +80,56 @@ def to_float(frames: np.ndarray) -> np.ndarray:
     return np.moveaxis(frames.astype(np.float32) / 255.0, -1, -3)
 
 
-def _negative_start(clips: list[Clip], ci: int, t: int, rng: np.random.Generator, other_clip_fraction: float,
-                    min_shift: int) -> tuple[int, int]:
+@dataclass(frozen=True)
+class Negatives:
+    """How off-sync pairs are drawn.
+
+    other_clip_fraction: probability that the off-sync audio comes from another clip, else from the same clip
+    shifted by at least `min_shift` frames. silence_level: an audio window whose mean normalised mel level is
+    below this counts as silence; a silent window is never the off-sync partner of a silent in-sync window,
+    because silence against silence is not observably off-sync (it would be a positive labelled negative).
+    """
+    other_clip_fraction: float = 0.5
+    min_shift: int = WINDOW
+    silence_level: float | None = None
+
+
+def is_silent(mel_window: np.ndarray, silence_level: float | None) -> bool:
+    return silence_level is not None and float(mel_window.mean()) < silence_level
+
+
+def _negative_start(clips: list[Clip], ci: int, t: int, rng: np.random.Generator, neg: Negatives) -> tuple[int, int]:
     """An off-sync audio position: another clip, or the same clip at least `min_shift` frames away."""
     clip = clips[ci]
-    same = [s for s in range(clip.n_windows) if abs(s - t) >= min_shift]
-    if len(clips) > 1 and (not same or rng.random() < other_clip_fraction):
-        cj = int(rng.integers(len(clips) - 1))
-        cj = cj + 1 if cj >= ci else cj
-        return cj, int(rng.integers(clips[cj].n_windows))
+    silent = is_silent(clip.sync_mel(t), neg.silence_level)
+
+    def usable(c: Clip, s: int) -> bool:
+        return not (silent and is_silent(c.sync_mel(s), neg.silence_level))
+
+    same = [s for s in range(clip.n_windows) if abs(s - t) >= neg.min_shift and usable(clip, s)]
+    if len(clips) > 1 and (not same or rng.random() < neg.other_clip_fraction):
+        for _ in range(100):  # a non-silent partner exists in any real corpus; don't loop forever on one that has none
+            cj = int(rng.integers(len(clips) - 1))
+            cj = cj + 1 if cj >= ci else cj
+            s = int(rng.integers(clips[cj].n_windows))
+            if usable(clips[cj], s):
+                return cj, s
+        raise StageError(f"no off-sync partner with speech for a silent window of clip {clip.clip_id}: is the corpus "
+                         f"silent? (train_expert.silence_level = {neg.silence_level})")
     if not same:
         raise StageError(f"clip {clip.clip_id} is the only clip and too short for an off-sync window "
-                         f"{min_shift} frames away")
+                         f"{neg.min_shift} frames away")
     return ci, int(rng.choice(same))
 
 
-def expert_batch(clips: list[Clip], rng: np.random.Generator, batch_size: int, other_clip_fraction: float,
-                 min_shift: int) -> dict[str, np.ndarray]:
+def expert_batch(clips: list[Clip], rng: np.random.Generator, batch_size: int, neg: Negatives) -> dict[str, np.ndarray]:
     """Half in-sync, half off-sync (frames, mel) pairs: frames (B, 5, 3, H, W), mels (B, 1, 80, 16), label (B,)."""
     frames, mels, labels = [], [], []
     for b in range(batch_size):
         ci = int(rng.integers(len(clips)))
         t = int(rng.integers(clips[ci].n_windows))
         positive = b % 2 == 0
-        cj, s = (ci, t) if positive else _negative_start(clips, ci, t, rng, other_clip_fraction, min_shift)
+        cj, s = (ci, t) if positive else _negative_start(clips, ci, t, rng, neg)
         frames.append(clips[ci].window_frames(t))
         mels.append(clips[cj].sync_mel(s))
         labels.append(1.0 if positive else 0.0)
@@ -111,9 +137,9 @@ def expert_batch(clips: list[Clip], rng: np.random.Generator, batch_size: int, o
             "label": np.asarray(labels, dtype=np.float32)}
 
 
-def fixed_expert_set(clips: list[Clip], n: int, seed: int, other_clip_fraction: float, min_shift: int) -> dict:
+def fixed_expert_set(clips: list[Clip], n: int, seed: int, neg: Negatives) -> dict:
     """A fixed, balanced held-out set (same pairs every evaluation)."""
-    return expert_batch(clips, np.random.default_rng(seed), n, other_clip_fraction, min_shift)
+    return expert_batch(clips, np.random.default_rng(seed), n, neg)
 
 
 def generator_batch(clips: list[Clip], rng: np.random.Generator, batch_size: int,

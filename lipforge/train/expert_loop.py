@@ -9,7 +9,7 @@ import torch
 
 from lipforge.losses import cosine_similarity, sync_bce_loss
 from lipforge.train import runner
-from lipforge.train.data import expert_batch, fixed_expert_set, load_clips
+from lipforge.train.data import Negatives, expert_batch, fixed_expert_set, load_clips
 from models.experts import build_expert, lower_half
 
 
@@ -50,21 +50,21 @@ def train_expert_loop(config: dict) -> None:
     model = runner.prepare(model)
 
     train = load_clips(config["face_dir"], config["mel_index"], ("train",))
+    negatives = Negatives(config["negative_other_clip_fraction"], config["min_negative_shift"],
+                          config["negative_silence_level"])
     heldout = {}
     for split in ("val", "test"):
         try:
             clips = load_clips(config["face_dir"], config["mel_index"], (split,))
         except Exception:  # noqa: BLE001 - a corpus without this split simply has no held-out score
             continue
-        heldout[split] = fixed_expert_set(clips, config["eval_windows"], config["seed"] + 1,
-                                          config["negative_other_clip_fraction"], config["min_negative_shift"])
+        heldout[split] = fixed_expert_set(clips, config["eval_windows"], config["seed"] + 1, negatives)
     per_worker = max(2, config["batch_size"] // world)
     running = []
     for step in range(start, config["steps"]):
         t0 = time.perf_counter()
         rng = np.random.default_rng([config["seed"], rank, step])
-        batch = expert_batch(train, rng, per_worker, config["negative_other_clip_fraction"],
-                             config["min_negative_shift"])
+        batch = expert_batch(train, rng, per_worker, negatives)
         faces, mels, label = expert_inputs(batch, device)
         audio, video = model(faces, mels)
         sim = cosine_similarity(audio, video)

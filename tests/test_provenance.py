@@ -1,0 +1,109 @@
+"""Stage provenance: the stage name a process runs as, the record stage_main writes, the Ray cluster record."""
+import json
+import subprocess
+from datetime import datetime, timezone
+
+import pytest
+
+from lipforge.gitinfo import commit_and_dirty, is_revision, show_file
+from lipforge.parallel import clusters_used, describe_cluster, ray_session
+from lipforge.params import RayParams
+from lipforge.provenance import build_record, read_record, stage_name
+from lipforge.stage import StageError, stage_main
+
+
+@pytest.mark.parametrize("module, argv, expected", [
+    ("stages.face_crop", ["/x/stages/face_crop.py"], "face_crop"),
+    ("stages.train_expert", ["/x/stages/train_expert.py", "eval"], "train_expert@eval"),
+    ("stages.scan_corpus", ["/x/stages/scan_corpus.py", "sample"], "scan_corpus@sample"),
+    (None, ["stages/mel.py"], "mel"),
+])
+def test_stage_name_is_the_module_and_the_foreach_item(module, argv, expected):
+    assert stage_name(module, argv) == expected
+
+
+def test_build_record_keeps_every_fact_it_is_given():
+    started = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    cluster = {"address": "local", "nodes": 1, "cpus": 2.0, "gpus": 0.0}
+    rec = build_record("mel", "mel", "abc", True, "host1", {"python": "3.11.9", "ray": "2.60.0"}, started, 1.23456,
+                       [cluster])
+    assert rec == {"stage": "mel", "dvc_stage": "mel", "git_commit": "abc", "git_dirty": True, "host": "host1",
+                   "versions": {"python": "3.11.9", "ray": "2.60.0"}, "started_at": "2026-01-02T03:04:05+00:00",
+                   "seconds": 1.235, "ray_clusters": [cluster]}
+    assert read_record(json.dumps(rec)) == rec
+    assert read_record(None) is None and read_record("not json") is None and read_record("[1]") is None
+
+
+def test_stage_main_writes_provenance_after_a_successful_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DVC_STAGE", "train_expert@eval")
+    (tmp_path / "params.yaml").write_text("seed: 3\n")
+    seen = []
+    stage_main(lambda p: seen.append(p.seed) or {}, name="train_expert@eval")
+    assert seen == [3]
+    rec = json.loads((tmp_path / "reports/provenance/train_expert@eval.json").read_text())
+    assert rec["stage"] == "train_expert@eval" and rec["dvc_stage"] == "train_expert@eval"
+    assert rec["git_commit"] is None and rec["git_dirty"] is None  # not a git repository
+    assert set(rec["versions"]) == {"python", "torch", "ray", "dvc"} and rec["versions"]["dvc"]
+    assert rec["host"] and rec["seconds"] >= 0 and rec["started_at"].endswith("+00:00")
+    assert isinstance(rec["ray_clusters"], list)
+
+
+def test_stage_main_writes_no_provenance_when_the_stage_fails(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("seed: 3\n")
+
+    def fail(params):
+        raise StageError("data/manifest/manifest.parquet not found; run the manifest stage first")
+
+    with pytest.raises(SystemExit) as exit_info:
+        stage_main(fail, name="face_crop")
+    assert exit_info.value.code == 2
+    assert "manifest.parquet not found" in capsys.readouterr().err
+    assert not (tmp_path / "reports/provenance").exists()
+
+
+def _git(cwd, *args):
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
+                   capture_output=True)
+
+
+def test_git_facts_ignore_dvc_lock_but_see_other_changes(tmp_path):
+    assert commit_and_dirty(tmp_path) == (None, None)
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\n")
+    _git(tmp_path, "add", "-A")
+    _git(tmp_path, "commit", "-qm", "one")
+    commit, dirty = commit_and_dirty(tmp_path)
+    assert len(commit) == 40 and dirty is False
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")  # dvc repro rewrites it mid-run
+    assert commit_and_dirty(tmp_path) == (commit, False)
+    (tmp_path / "report@1.json").write_text("{}")  # untracked: not dirty
+    assert commit_and_dirty(tmp_path) == (commit, False)
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert commit_and_dirty(tmp_path) == (commit, True)
+    assert commit_and_dirty(tmp_path, outputs=["a.py"]) == (commit, False)  # a pipeline output it rewrote
+    assert is_revision(tmp_path, "HEAD") and not is_revision(tmp_path, "nope")
+    assert show_file(tmp_path, "HEAD", "a.py") == "x = 1\n" and show_file(tmp_path, "HEAD", "b.py") is None
+
+
+def test_describe_cluster_counts_live_nodes_and_names_a_local_ray():
+    nodes = [{"Alive": True}, {"Alive": False}, {"Alive": True}]
+    rec = describe_cluster(None, "10.0.0.1:6379", "2.60.0", nodes, {"CPU": 16.0, "GPU": 2.0, "memory": 1e9})
+    assert rec == {"address": "local", "gcs_address": "10.0.0.1:6379", "ray_version": "2.60.0", "nodes": 2,
+                   "cpus": 16.0, "gpus": 2.0}
+    assert describe_cluster("ray://head:10001", "h:6379", "2.60.0", [{"Alive": True}], {})["cpus"] == 0.0
+
+
+def test_ray_session_records_the_cluster_it_used(ray_local):
+    import ray
+
+    with ray_session(RayParams()):
+        pass
+    with ray_session(RayParams()):  # the same cluster twice is recorded once
+        pass
+    used = clusters_used()
+    assert used and used.count(used[-1]) == 1
+    assert used[-1]["address"] == "local" and used[-1]["ray_version"] == ray.__version__
+    assert used[-1]["nodes"] == 1 and used[-1]["cpus"] == 2.0 and used[-1]["gpus"] == 0.0
