@@ -207,12 +207,13 @@ class TrainExpertParams(Section):
                                       "eval": ExpertSpec(arch="syncnet", seed=2)}
     syncnet: SyncNetArch = SyncNetArch()
     avsyncnet: AVSyncNetArch = AVSyncNetArch()
-    steps: int = Field(default=600, ge=1)
+    steps: int = Field(default=1500, ge=1)
     batch_size: int = Field(default=32, ge=2)
     lr: float = Field(default=1e-3, gt=0)
     # Off-sync audio comes from another clip with this probability, else from the same clip shifted by
-    # at least `min_negative_shift` frames (a non-overlapping window).
-    negative_other_clip_fraction: float = Field(default=0.5, ge=0, le=1)
+    # at least `min_negative_shift` frames (a non-overlapping window). Wav2Lip: 0 (same video). Another
+    # clip's voice lets the expert match voice to face instead of lips to sounds, which fails on new speakers.
+    negative_other_clip_fraction: float = Field(default=0.0, ge=0, le=1)
     min_negative_shift: int = Field(default=5, ge=1)
     # An audio window whose mean normalised mel level (-max_abs_value .. +max_abs_value) is below this is
     # silence; silence is never the off-sync partner of an in-sync silent window (that pair would look in sync).
