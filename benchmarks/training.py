@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
 from lipforge.losses import cosine_similarity, sync_bce_loss
@@ -59,18 +58,15 @@ def bench_expert(params, name: str, clips, steps: int, device) -> float:
 
 
 def bench_generator(params, method: str, section, clips, steps: int, device) -> float:
-    expert = load_expert("data/experts/train/model.pt")[0].to(device)
+    expert, expert_info = load_expert("data/experts/train/model.pt")
+    expert = expert.to(device)
     cfg = {"method": method, "losses": section.losses.model_dump(), "weights": section.weights.model_dump(),
            "wav2lip_weights": params.train_generator.wav2lip_weights.model_dump(),
            "perceptual": params.perceptual.model_dump()}
     arch = params.generator.model_dump()
     build = G.generator_build("stabilized" if method == "silent" else method, arch, params.face_crop.img_size,
-                              {"arch": "x", "kwargs": {}})
-    if method == "wav2lip":
-        gen = G.build_generator(build).to(device)
-    else:
-        gen = G.StabilizedGenerator(audio_encoder=expert.audio_encoder, audio_dim=expert.embed_dim,
-                                    **build["kwargs"]).to(device)
+                              {"arch": expert_info["arch"], "kwargs": expert_info["kwargs"]})
+    gen = G.build_generator(build, None if method == "wav2lip" else expert).to(device)
     disc = G.build_discriminator(method, arch).to(device)
     vgg = load_vgg19(params.perceptual.layers, None, 0)[0].to(device) if method != "wav2lip" else None
     trainable = gen.trainable_parameters() if hasattr(gen, "trainable_parameters") else gen.parameters()

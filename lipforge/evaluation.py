@@ -8,7 +8,9 @@ the nearest cached reference frame), so no row sees its own target mouth.
 """
 from __future__ import annotations
 
+import functools
 import json
+import os
 from pathlib import Path
 
 import cv2
@@ -105,19 +107,30 @@ def score_row(name: str, crops: np.ndarray, gt_crops: np.ndarray, full: np.ndarr
     return row, {"landmarks": lms_crop, "pasted": pasted, **frames}
 
 
-def evaluate_clip(row: dict, ctx: dict) -> dict:
-    """Ray task: all rows of one clip. ctx: generator/expert files, paths and settings (see stages.evaluate)."""
+@functools.lru_cache(maxsize=1)
+def _networks(generator_path: str, eval_expert_path: str, stamp: tuple) -> tuple:
+    """Generator, judge and landmark backend, loaded once per Ray worker process (not once per clip).
+    `stamp` (the files' mtimes and sizes) makes a rewritten model file load again."""
     from lipforge.face.detectors import load_backend
     from lipforge.train.artifacts import load_expert, load_model_file
     from lipforge.train.generator_loop import build_generator
 
-    torch.set_num_threads(1)
-    blob = load_model_file(ctx["generator_path"], "generator")
+    blob = load_model_file(generator_path, "generator")
     gen = build_generator(blob["build"])
     gen.load_state_dict(blob["state_dict"])
     gen.eval()
-    expert = load_expert(ctx["eval_expert_path"])[0]
-    backend = load_backend("dlib")
+    return gen, load_expert(eval_expert_path)[0], load_backend("dlib")
+
+
+def _file_stamp(*paths: str) -> tuple:
+    return tuple((os.stat(p).st_mtime_ns, os.stat(p).st_size) for p in paths)
+
+
+def evaluate_clip(row: dict, ctx: dict) -> dict:
+    """Ray task: all rows of one clip. ctx: generator/expert files, paths and settings (see stages.evaluate)."""
+    torch.set_num_threads(1)
+    paths = (ctx["generator_path"], ctx["eval_expert_path"])
+    gen, expert, backend = _networks(*paths, _file_stamp(*paths))
 
     face_dir = Path(ctx["face_dir"])
     store = FrameStore.open(face_dir / row["frames_path"])

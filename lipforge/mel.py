@@ -30,6 +30,16 @@ def mel_start_index(frame: int, fps: float = 25.0, mel_fps: float = 80.0) -> int
     return int(mel_fps * (frame / float(fps)))
 
 
+def usable_frames(n_frames: int, n_mel: int, fps: float = 25.0, mel_fps: float = 80.0) -> int:
+    """Video frames whose 16-mel window lies inside the spectrogram (the last frames' windows run past it)."""
+    count = 0
+    for i in range(n_frames):
+        if mel_start_index(i, fps, mel_fps) + SYNC_MEL_STEP > n_mel:
+            break
+        count += 1
+    return count
+
+
 def mel_window(mel: np.ndarray, frame: int, n_mel: int = SYNC_MEL_STEP, fps: float = 25.0,
                mel_fps: float = 80.0) -> np.ndarray | None:
     """The (n_mels, n_mel) slice starting at video frame `frame` of a (n_mels, T) mel; None past the end."""

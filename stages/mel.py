@@ -14,7 +14,7 @@ import pandas as pd
 
 from lipforge.cache import ClipCache, clip_key
 from lipforge.media import MediaError, read_audio
-from lipforge.mel import SYNC_MEL_STEP, mel_frames_per_second, mel_start_index, melspectrogram
+from lipforge.mel import mel_frames_per_second, melspectrogram, usable_frames
 from lipforge.parallel import TaskFailure, map_tasks, ray_session
 from lipforge.params import MelParams, Params
 from lipforge.progress import summary
@@ -24,16 +24,6 @@ MANIFEST = Path("data/manifest/manifest.parquet")
 OUT_DIR = Path("data/mel")
 REPORT = Path("reports/mel.json")
 CODE_VERSION = "1"
-
-
-def usable_frames(n_frames: int, n_mel: int, fps: float, mel_fps: float) -> int:
-    """Video frames whose 16-mel window lies inside the spectrogram (the last frames' windows run past it)."""
-    count = 0
-    for i in range(n_frames):
-        if mel_start_index(i, fps, mel_fps) + SYNC_MEL_STEP > n_mel:
-            break
-        count += 1
-    return count
 
 
 def compute_clip(row: dict, mel_cfg: MelParams, out_dir: str) -> dict:

@@ -27,53 +27,23 @@ from lipforge.mel import SYNC_MEL_STEP, melspectrogram
 from lipforge.metrics import mouth_opening
 from lipforge.params import Params
 from lipforge.progress import summary
-from lipforge.stage import StageError, stage_main
+from lipforge.stage import stage_main
 from lipforge.train import runner
-from lipforge.train.artifacts import load_model_file, save_model, write_curve, write_json
+from lipforge.train.artifacts import save_model, write_curve, write_json
 from lipforge.train.data import mask_lower_half, to_float
-from lipforge.train.generator_loop import build_generator, generator_build, train_generator_loop
-from lipforge.weights import locate
+from lipforge.train.generator_config import CODE, generator_config, perceptual_provenance
+from lipforge.train.generator_loop import build_generator, train_generator_loop
 
 FACE_DIR = Path("data/face_crop")
 MEL_INDEX = Path("data/mel/index.parquet")
 MANIFEST = Path("data/manifest/manifest.parquet")
 EXPERT = Path("data/experts/train/model.pt")
-CODE = ["models", "lipforge/train", "lipforge/losses.py"]
 
 
 def silent_mel(params: Params) -> np.ndarray:
     """(num_mels, 16) mel window of digital silence, through the same mel code as real audio."""
     wav = np.zeros(params.mel.sample_rate, dtype=np.float32)
     return melspectrogram(wav, params.mel)[:, :SYNC_MEL_STEP]
-
-
-def generator_config(params: Params, section, method: str, expert_path: Path, face_dir: Path, mel_index: Path,
-                     seed_offset: int) -> dict:
-    """The loop config shared by G_S (method 'silent') and G_L (silent_refs and train_generator stages)."""
-    expert = load_model_file(expert_path, "expert") if expert_path.exists() else None
-    if method != "wav2lip" and expert is None:
-        raise StageError(f"{expert_path} not found; the {method} generator needs the trained expert "
-                         "(`dvc repro train_expert@train`)")
-    arch = params.generator.model_dump()
-    build = generator_build("stabilized" if method == "silent" else method, arch, params.face_crop.img_size,
-                            expert["build"] if expert else None)
-    vgg = locate("vgg19-dcbb9e9d.pth")
-    return {"method": method, "build": build, "arch": arch, "seed": params.seed + seed_offset,
-            "expert_path": str(expert_path.resolve()), "expert_sha256": expert["sha256"] if expert else None,
-            "face_dir": str(face_dir.resolve()), "mel_index": str(mel_index.resolve()),
-            "optim": section.optim.model_dump(), "losses": section.losses.model_dump(),
-            "weights": section.weights.model_dump(),
-            "wav2lip_weights": getattr(section, "wav2lip_weights", None) and section.wav2lip_weights.model_dump(),
-            "perceptual": params.perceptual.model_dump(), "vgg_path": str(vgg) if vgg else None,
-            "log_every": params.trainer.log_every, "checkpoint_every": params.trainer.checkpoint_every}
-
-
-def perceptual_provenance(config: dict) -> dict | None:
-    from models.vgg import load_vgg19
-
-    if config["method"] == "wav2lip" or not (config["losses"]["perceptual"] or config["losses"].get("triplet")):
-        return None
-    return load_vgg19(config["perceptual"]["layers"], config["vgg_path"], config["seed"])[1]
 
 
 def reference_frames(n_frames: int, k: int) -> np.ndarray:

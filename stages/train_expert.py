@@ -15,7 +15,7 @@ from lipforge.params import Params
 from lipforge.progress import summary
 from lipforge.stage import StageError, stage_main
 from lipforge.train import runner
-from lipforge.train.artifacts import save_model, write_curve, write_json
+from lipforge.train.artifacts import latest_metrics, save_model, write_curve, write_json
 from lipforge.train.expert_loop import train_expert_loop
 
 FACE_DIR = Path("data/face_crop")
@@ -50,7 +50,7 @@ def run(params: Params, name: str, face_dir: Path = FACE_DIR, mel_index: Path = 
     state = runner.fit(train_expert_loop, config, params.trainer, params.ray, runs,
                        runner.run_key(f"expert-{name}", config, CODE))
     history = state["history"]
-    last = {k: v for row in history for k, v in row.items()}  # latest value of every metric
+    last = latest_metrics(history)
     sha = save_model(out_dir / "model.pt", "expert", {"arch": spec.arch, "kwargs": config["arch_kwargs"]},
                      state["model"], {"name": name, "seed": spec.seed, "steps": state["step"]})
     shutil.rmtree(runs, ignore_errors=True)  # checkpoints only serve resuming an interrupted run

@@ -16,10 +16,13 @@ from lipforge.params import Params
 from lipforge.progress import summary
 from lipforge.stage import StageError, stage_main
 from lipforge.train import runner
-from lipforge.train.artifacts import save_model, write_curve, write_json
+from lipforge.train.artifacts import latest_metrics, save_model, write_curve, write_json
 from lipforge.train.generator_loop import train_generator_loop
-from stages.silent_refs import CODE, EXPERT, FACE_DIR, MEL_INDEX, generator_config, perceptual_provenance
+from lipforge.train.generator_config import CODE, generator_config, perceptual_provenance
 
+FACE_DIR = Path("data/face_crop")
+MEL_INDEX = Path("data/mel/index.parquet")
+EXPERT = Path("data/experts/train/model.pt")
 SILENT_INDEX = Path("data/silent_refs/index.parquet")
 
 
@@ -45,7 +48,7 @@ def run(params: Params, face_dir: Path = FACE_DIR, mel_index: Path = MEL_INDEX, 
                      {"role": "G_L", "method": cfg.method, "steps": state["step"], "perceptual": perceptual,
                       "losses": config["losses"], "expert_sha256": config["expert_sha256"]})
     shutil.rmtree(out_dir / "runs", ignore_errors=True)
-    last = {k: v for row in state["history"] for k, v in row.items()}
+    last = latest_metrics(state["history"])
     report = {"method": cfg.method, "steps": state["step"], "losses": config["losses"],
               "final": {k: v for k, v in last.items() if k != "step"},
               "train_seconds": round(state["train_seconds"], 1), "resumed_from_steps": state["resumed_from"], "wall_seconds": round(wall, 1),

@@ -2,9 +2,8 @@
 import numpy as np
 import pytest
 
-from lipforge.mel import SYNC_MEL_STEP, mel_start_index, mel_window, melspectrogram
+from lipforge.mel import SYNC_MEL_STEP, mel_start_index, mel_window, melspectrogram, usable_frames
 from lipforge.params import MelParams
-from stages.mel import usable_frames
 
 
 def test_mel_start_index_hand_computed():

@@ -1,6 +1,5 @@
 """Window sampling for the experts and generators, and the evaluation's window/reference bookkeeping."""
 import numpy as np
-import pytest
 
 from lipforge.evaluation import paste_back, reference_schedule, window_starts
 from lipforge.face.framestore import FrameStore, write_frames

@@ -44,6 +44,11 @@ def load_expert(path: str | Path) -> tuple[torch.nn.Module, dict]:
     return model, {"file": blob["path"], "sha256": blob["sha256"], **blob["build"], **blob["info"]}
 
 
+def latest_metrics(history: list[dict]) -> dict:
+    """The latest logged value of every metric in a training history (rows log different subsets)."""
+    return {k: v for row in history for k, v in row.items()}
+
+
 def write_curve(path: str | Path, history: list[dict]) -> None:
     """Per-step training metrics as CSV (declared as dvc plots)."""
     path = Path(path)

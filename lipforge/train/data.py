@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from lipforge.face.framestore import FrameStore
-from lipforge.mel import SYNC_MEL_STEP, mel_start_index
+from lipforge.mel import SYNC_MEL_STEP, mel_start_index, usable_frames
 from lipforge.stage import StageError
 
 WINDOW = 5  # frames per window (Wav2Lip's syncnet_T)
@@ -43,12 +43,7 @@ class Clip:
 
 def count_windows(n_frames: int, n_mel: int) -> int:
     """Window starts t with all 5 frames present and the last frame's 16-mel window inside the mel."""
-    n = 0
-    for t in range(n_frames - WINDOW + 1):
-        if mel_start_index(t + WINDOW - 1) + SYNC_MEL_STEP > n_mel:
-            break
-        n = t + 1
-    return n
+    return max(0, usable_frames(n_frames, n_mel) - (WINDOW - 1))
 
 
 def load_clips(face_dir: str | Path, mel_index: str | Path, splits: tuple[str, ...]) -> list[Clip]:

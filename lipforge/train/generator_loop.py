@@ -23,11 +23,15 @@ from models.vgg import load_vgg19
 from models.wav2lip import Wav2LipDiscriminator, Wav2LipGenerator
 
 
-def build_generator(build: dict) -> torch.nn.Module:
-    """Rebuild a generator from the `build` record of its model file (see `generator_build`)."""
+def build_generator(build: dict, expert: torch.nn.Module | None = None) -> torch.nn.Module:
+    """A generator from the `build` record of its model file (see `generator_build`).
+
+    The stabilized generator's frozen audio encoder is `expert`'s (training: the trained expert's weights);
+    without one, an untrained expert of the recorded architecture is built, whose weights the generator's
+    state dict then fills in."""
     if build["method"] == "wav2lip":
         return Wav2LipGenerator(**build["kwargs"])
-    expert = build_expert(build["expert"]["arch"], **build["expert"]["kwargs"])
+    expert = expert or build_expert(build["expert"]["arch"], **build["expert"]["kwargs"])
     return StabilizedGenerator(audio_encoder=expert.audio_encoder, audio_dim=expert.embed_dim, **build["kwargs"])
 
 
@@ -127,11 +131,8 @@ def train_generator_loop(config: dict) -> None:
 
         expert = load_expert(config["expert_path"])[0].to(device)
     build = config["build"]
-    if method == "wav2lip":
-        gen = build_generator(build)
-    else:  # the frozen audio encoder is the trained expert's, not a fresh copy
-        gen = StabilizedGenerator(audio_encoder=expert.audio_encoder, audio_dim=expert.embed_dim, **build["kwargs"])
-    gen = gen.to(device)
+    # the stabilized generator's frozen audio encoder is the trained expert's, not a fresh copy
+    gen = build_generator(build, None if method == "wav2lip" else expert).to(device)
     disc = build_discriminator(method, config["arch"]).to(device)
     vgg = None
     if method != "wav2lip" and (config["losses"]["perceptual"] or config["losses"]["triplet"]):

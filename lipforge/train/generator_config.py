@@ -1,0 +1,43 @@
+"""The training-loop config of a generator run, shared by G_S (silent_refs stage) and G_L (train_generator stage),
+and the provenance of the perceptual network it will use."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from lipforge.params import Params
+from lipforge.stage import StageError
+from lipforge.train.artifacts import load_model_file
+from lipforge.train.generator_loop import generator_build
+from lipforge.weights import locate
+
+# Code whose change invalidates a run's checkpoints (part of the run key, see runner.run_key).
+CODE = ["models", "lipforge/train", "lipforge/losses.py"]
+
+
+def generator_config(params: Params, section, method: str, expert_path: Path, face_dir: Path, mel_index: Path,
+                     seed_offset: int) -> dict:
+    """The loop config shared by G_S (method 'silent') and G_L (silent_refs and train_generator stages)."""
+    expert = load_model_file(expert_path, "expert") if expert_path.exists() else None
+    if method != "wav2lip" and expert is None:
+        raise StageError(f"{expert_path} not found; the {method} generator needs the trained expert "
+                         "(`dvc repro train_expert@train`)")
+    arch = params.generator.model_dump()
+    build = generator_build("stabilized" if method == "silent" else method, arch, params.face_crop.img_size,
+                            expert["build"] if expert else None)
+    vgg = locate("vgg19-dcbb9e9d.pth")
+    return {"method": method, "build": build, "arch": arch, "seed": params.seed + seed_offset,
+            "expert_path": str(expert_path.resolve()), "expert_sha256": expert["sha256"] if expert else None,
+            "face_dir": str(face_dir.resolve()), "mel_index": str(mel_index.resolve()),
+            "optim": section.optim.model_dump(), "losses": section.losses.model_dump(),
+            "weights": section.weights.model_dump(),
+            "wav2lip_weights": getattr(section, "wav2lip_weights", None) and section.wav2lip_weights.model_dump(),
+            "perceptual": params.perceptual.model_dump(), "vgg_path": str(vgg) if vgg else None,
+            "log_every": params.trainer.log_every, "checkpoint_every": params.trainer.checkpoint_every}
+
+
+def perceptual_provenance(config: dict) -> dict | None:
+    from models.vgg import load_vgg19
+
+    if config["method"] == "wav2lip" or not (config["losses"]["perceptual"] or config["losses"].get("triplet")):
+        return None
+    return load_vgg19(config["perceptual"]["layers"], config["vgg_path"], config["seed"])[1]
