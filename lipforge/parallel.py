@@ -24,6 +24,15 @@ def _quiet_env() -> None:
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
 
 
+def quiet_ray_worker() -> None:
+    """Ray worker setup hook. Ray Train's PlacementGroupCleaner asks the State API once a second whether the
+    train controller lives; without the dashboard (we start Ray without it: seconds of start-up and hundreds
+    of MB) that API is absent and every ask logs a warning, flooding a stage's output. Silence that one logger."""
+    import logging
+
+    logging.getLogger("ray.train.v2._internal.execution.controller.placement_group_cleaner").setLevel(logging.ERROR)
+
+
 # Every Ray cluster this process worked on, in order (one entry per `ray_session`): a stage's provenance
 # names them, so lineage can tell a laptop run from a cluster run. Process-global because the stage entry
 # point that writes provenance does not see the sessions its stage opens.
@@ -71,7 +80,8 @@ def ray_session(cfg: RayParams):
         yield _record_cluster(cfg.address)
         return
     kwargs: dict[str, Any] = dict(address=cfg.address, include_dashboard=False, logging_level="WARNING",
-                                  log_to_driver=True)
+                                  log_to_driver=True,
+                                  runtime_env={"worker_process_setup_hook": "lipforge.parallel.quiet_ray_worker"})
     if cfg.address is None and cfg.num_cpus is not None:
         kwargs["num_cpus"] = cfg.num_cpus
     ray.init(**kwargs)

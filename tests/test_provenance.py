@@ -1,6 +1,8 @@
 """Stage provenance: the stage name a process runs as, the record stage_main writes, the Ray cluster record."""
 import json
+import logging
 import subprocess
+import sys
 from datetime import datetime, timezone
 
 import pytest
@@ -107,3 +109,18 @@ def test_ray_session_records_the_cluster_it_used(ray_local):
     assert used and used.count(used[-1]) == 1
     assert used[-1]["address"] == "local" and used[-1]["ray_version"] == ray.__version__
     assert used[-1]["nodes"] == 1 and used[-1]["cpus"] == 2.0 and used[-1]["gpus"] == 0.0
+
+
+def test_ray_workers_started_by_ray_session_silence_the_placement_group_cleaner():
+    # A fresh process, because the test session's shared Ray was not started by ray_session.
+    code = """
+import logging, ray
+from lipforge.parallel import ray_session
+from lipforge.params import RayParams
+with ray_session(RayParams(num_cpus=1)):
+    name = 'ray.train.v2._internal.execution.controller.placement_group_cleaner'
+    print(ray.get(ray.remote(lambda: logging.getLogger(name).level).remote()))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == str(logging.ERROR)
