@@ -24,12 +24,23 @@ def _quiet_env() -> None:
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
 
 
-def quiet_ray_worker() -> None:
-    """Ray worker setup hook. Ray Train's PlacementGroupCleaner asks the State API once a second whether the
-    train controller lives; without the dashboard (we start Ray without it: seconds of start-up and hundreds
-    of MB) that API is absent and every ask logs a warning, flooding a stage's output. Silence that one logger."""
+PROJECT_DIR_ENV = "LIPFORGE_PROJECT_DIR"
+
+
+def setup_ray_worker() -> None:
+    """Ray worker setup hook (see `ray_session`).
+
+    - Work in the stage's project directory: stages hand workers project-relative paths (data/...), and a
+      worker of a cluster started elsewhere (`ray start` in another folder) would otherwise resolve them
+      against that folder. On a multi-node cluster the project must be on a shared filesystem at that path.
+    - Ray Train's PlacementGroupCleaner asks the State API once a second whether the train controller lives;
+      without the dashboard (we start Ray without it: seconds of start-up and hundreds of MB) that API is
+      absent and every ask logs a warning, flooding a stage's output. Silence that one logger."""
     import logging
 
+    project = os.environ.get(PROJECT_DIR_ENV)
+    if project and os.path.isdir(project):
+        os.chdir(project)
     logging.getLogger("ray.train.v2._internal.execution.controller.placement_group_cleaner").setLevel(logging.ERROR)
 
 
@@ -81,7 +92,8 @@ def ray_session(cfg: RayParams):
         return
     kwargs: dict[str, Any] = dict(address=cfg.address, include_dashboard=False, logging_level="WARNING",
                                   log_to_driver=True,
-                                  runtime_env={"worker_process_setup_hook": "lipforge.parallel.quiet_ray_worker"})
+                                  runtime_env={"worker_process_setup_hook": "lipforge.parallel.setup_ray_worker",
+                                               "env_vars": {PROJECT_DIR_ENV: os.getcwd()}})
     if cfg.address is None and cfg.num_cpus is not None:
         kwargs["num_cpus"] = cfg.num_cpus
     ray.init(**kwargs)

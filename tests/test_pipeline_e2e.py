@@ -6,71 +6,22 @@ works; adding a corpus root with one new clip makes the per-clip stages process 
 preprocessing outputs are byte-identical across runs.
 """
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.pipeline_project import TINY, tiny_training
+from tests.pipeline_project import copy_repo as _copy_repo
+from tests.pipeline_project import dvc as _dvc
+from tests.pipeline_project import set_params as _set_params
+from tests.pipeline_project import tree_hashes as _tree_hashes
+
 pytestmark = pytest.mark.slow
 
-TINY = {
-    "n_clips": 6,
-    "frame_size": 128,
-}
 PREPROCESSING = ("face_crop", "mel", "align")
-
-
-def tiny_training(p: dict) -> None:
-    """Minutes, not quality: a few steps of small networks, checkpoints every 2 steps."""
-    p["trainer"].update(log_every=1, checkpoint_every=2)
-    p["train_expert"].update(steps=4, batch_size=8, eval_every=2, eval_windows=16)
-    p["generator"].update(stabilized_width=4, wav2lip_width=0.125, discriminator_width=4)
-    p["perceptual"].update(layers=["relu1_1", "relu2_1"], layer_weights=[0.5, 1.0])
-    p["silent_refs"]["optim"].update(steps=2, batch_size=2)
-    p["silent_refs"]["refs_per_clip"] = 4
-    p["train_generator"]["optim"].update(steps=6, batch_size=2)
-    p["evaluate"].update(n_videos=1, grid_clips=1, grid_frames=2)
-
-
-def _copy_repo(dst: Path) -> None:
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
-                           text=True, check=True).stdout.split()
-    for f in files:
-        if f.startswith(("data/", "reports/")) or f == "dvc.lock":
-            continue
-        (dst / f).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / f, dst / f)
-    subprocess.run(["git", "init", "-q"], cwd=dst, check=True)
-
-
-def _dvc(cwd: Path, *args, expect_ok: bool = True, **env_extra) -> str:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", DVC_NO_ANALYTICS="1",
-               **env_extra)
-    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, capture_output=True, text=True, env=env)
-    if expect_ok:
-        assert proc.returncode == 0, f"dvc {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    else:
-        assert proc.returncode != 0, f"dvc {' '.join(args)} should have failed:\n{proc.stdout[-3000:]}"
-    return proc.stdout + proc.stderr
-
-
-def _set_params(cwd: Path, update) -> None:
-    p = cwd / "params.yaml"
-    params = yaml.safe_load(p.read_text())
-    update(params)
-    p.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def _tree_hashes(root: Path) -> dict[str, str]:
-    from lipforge.hashing import file_sha256
-
-    return {str(p.relative_to(root)): file_sha256(p) for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")

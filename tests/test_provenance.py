@@ -1,9 +1,11 @@
 """Stage provenance: the stage name a process runs as, the record stage_main writes, the Ray cluster record."""
 import json
 import logging
+import os
 import subprocess
 import sys
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +24,9 @@ from lipforge.stage import StageError, stage_main
 ])
 def test_stage_name_is_the_module_and_the_foreach_item(module, argv, expected):
     assert stage_name(module, argv) == expected
+
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_build_record_keeps_every_fact_it_is_given():
@@ -111,16 +116,21 @@ def test_ray_session_records_the_cluster_it_used(ray_local):
     assert used[-1]["nodes"] == 1 and used[-1]["cpus"] == 2.0 and used[-1]["gpus"] == 0.0
 
 
-def test_ray_workers_started_by_ray_session_silence_the_placement_group_cleaner():
-    # A fresh process, because the test session's shared Ray was not started by ray_session.
+def test_ray_session_workers_run_in_the_project_dir_and_silence_the_placement_group_cleaner(tmp_path):
+    # A fresh process in another directory, because the test session's shared Ray was not started by ray_session.
     code = """
-import logging, ray
+import logging, os, ray
 from lipforge.parallel import ray_session
 from lipforge.params import RayParams
 with ray_session(RayParams(num_cpus=1)):
     name = 'ray.train.v2._internal.execution.controller.placement_group_cleaner'
-    print(ray.get(ray.remote(lambda: logging.getLogger(name).level).remote()))
+    print(ray.get(ray.remote(lambda: f"{logging.getLogger(name).level} {os.getcwd()}").remote()))
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    project = tmp_path / "project"
+    project.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=project, env=env, capture_output=True, text=True,
+                         timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split()[-1] == str(logging.ERROR)
+    level, cwd = out.stdout.strip().splitlines()[-1].split(" ", 1)
+    assert level == str(logging.ERROR) and Path(cwd).resolve() == project.resolve()
