@@ -207,7 +207,7 @@ class TrainExpertParams(Section):
                                       "eval": ExpertSpec(arch="syncnet", seed=2)}
     syncnet: SyncNetArch = SyncNetArch()
     avsyncnet: AVSyncNetArch = AVSyncNetArch()
-    steps: int = Field(default=1500, ge=1)
+    steps: int = Field(default=1000, ge=1)
     batch_size: int = Field(default=32, ge=2)
     lr: float = Field(default=1e-3, gt=0)
     # Off-sync audio comes from another clip with this probability, else from the same clip shifted by
