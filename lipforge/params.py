@@ -292,7 +292,7 @@ class OptimParams(Section):
 class SilentRefsParams(Section):
     out_dir: str = "data/silent_refs"
     # G_S: the G_L architecture trained without sync and triplet losses (lambda3 = lambda4 = 0).
-    optim: OptimParams = OptimParams(steps=300)
+    optim: OptimParams = OptimParams(steps=250)
     losses: LossSwitches = LossSwitches(sync=False, triplet=False)
     weights: StabilizedWeights = StabilizedWeights()
     # Closed-lip references kept per clip (frames evenly spaced over the clip), used as identity refs.
@@ -309,7 +309,7 @@ class SilentRefsParams(Section):
 class TrainGeneratorParams(Section):
     out_dir: str = "data/generator"
     method: Literal["wav2lip", "stabilized"] = "stabilized"
-    optim: OptimParams = OptimParams()
+    optim: OptimParams = OptimParams(steps=450)
     # Each term is a switch for ablations (`dvc exp run -S train_generator.losses.triplet=false`).
     # wav2lip uses pixel, sync and gan only.
     losses: LossSwitches = LossSwitches()
