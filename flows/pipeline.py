@@ -81,17 +81,12 @@ def current_run_id() -> str:
     return new_run_id(datetime.now(timezone.utc), str(ctx.flow_run.id) if ctx.flow_run else None)
 
 
-# lipforge.history.record_run attaches reports/metrics.json to the row. A run that failed before `evaluate`
-# left an older run's report there, which must not be recorded as this run's: pointing record_run at a path
-# that is never a file (the project folder itself) gives a row without metrics, as documented there.
-_NO_METRICS = "."
-
-
 def record_history(project: Path, kind: str, accepted: bool | None, reason: str, run_id: str,
                    with_metrics: bool = True) -> dict:
     from lipforge.history import record_run
 
-    extra = {} if with_metrics else {"metrics_path": _NO_METRICS}
+    # A run that failed before `evaluate` left an older run's reports/metrics.json: not this run's metrics.
+    extra = {} if with_metrics else {"metrics_path": None}
     return record_run(project, kind, accepted, reason=reason, run_id=run_id, **extra)
 
 

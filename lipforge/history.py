@@ -199,9 +199,10 @@ def append_row(path: Path, row: dict) -> None:
 
 
 def record_run(project: Path, kind: str, accepted: bool | None, reason: str = "", run_id: str | None = None,
-               metrics_path: str = "reports/metrics.json") -> dict:
+               metrics_path: str | None = "reports/metrics.json") -> dict:
     """Append one row for the run whose outputs are in `project` to the history parquet (params `history.path`)
-    and return it. A missing metrics report gives a row without metrics (a failed run is still history)."""
+    and return it. A missing metrics report gives a row without metrics (a failed run is still history);
+    `metrics_path=None` leaves metrics out on purpose (a run that failed before writing its own report)."""
     project = Path(project)
     params_file = project / "params.yaml"
     params = load_params(params_file)
@@ -210,8 +211,8 @@ def record_run(project: Path, kind: str, accepted: bool | None, reason: str = ""
     stages = parse_lock(lock.read_text(), str(lock)) if lock.is_file() else None
     rev, dirty = commit_and_dirty(project, output_paths(stages) if stages else ())
     data = data_hash(stages) if stages else None
-    report = project / metrics_path
-    metrics = flatten_metrics(json.loads(report.read_text())) if report.is_file() else {}
+    report = project / metrics_path if metrics_path is not None else None
+    metrics = flatten_metrics(json.loads(report.read_text())) if report is not None and report.is_file() else {}
     row = make_row(pd.Timestamp.now(tz="UTC"), run_id or uuid.uuid4().hex, kind, rev, dirty, obj_sha256(raw_params),
                    data, accepted, reason, metrics)
     append_row(history_path(project, params), row)

@@ -142,6 +142,13 @@ def test_record_run_without_a_report_records_no_metrics(tmp_path):
     assert json.loads(row["metrics_json"]) == {} and not any(k.startswith("metric:") for k in row)
 
 
+def test_record_run_with_metrics_path_none_ignores_an_existing_report(tmp_path):
+    # A run that failed before `evaluate`: the report on disk is an older run's, not this one's.
+    project = _project(tmp_path)
+    row = record_run(project, "pipeline", None, "stage train_generator failed", metrics_path=None)
+    assert json.loads(row["metrics_json"]) == {} and not any(k.startswith("metric:") for k in row)
+
+
 def test_cli_records_and_shows_the_trend(tmp_path):
     project = _project(tmp_path)
     cli = [sys.executable, "-m", "lipforge.cli", "history", "-C", str(project)]
