@@ -6,10 +6,10 @@ A gated metric passes when it did not move in its bad direction by more than its
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Mapping
 
+from lipforge.history import flatten_metrics, resolve_metric_key
 from lipforge.params import GatedMetric
 
 # Row statuses. Only REGRESSED and MISSING reject: a metric the baseline lacks (newly gated) has nothing to
@@ -40,15 +40,9 @@ class GateRow:
 
 
 def lookup(metrics: Mapping, path: str) -> float | None:
-    """The number at a dotted path, or None when the path is absent or holds no finite number."""
-    node = metrics
-    for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    if isinstance(node, bool) or not isinstance(node, (int, float)) or not math.isfinite(node):
-        return None
-    return float(node)
+    """The number at a dotted path, or None when the path is absent or holds no finite number (the history's
+    flattening: the same keys `lipforge history` records)."""
+    return flatten_metrics(metrics).get(path)
 
 
 def _judge(old: float | None, new: float | None, spec: GatedMetric) -> str:
@@ -65,11 +59,11 @@ def gate_decision(old: Mapping | None, new: Mapping, gate: Mapping[str, GatedMet
     """(accepted, one row per gated metric). `old` is the last accepted run's metrics, None (or empty) when
     no run was accepted yet: then every row is NO_BASELINE, or MISSING if the new run lacks the metric."""
     rows = []
+    old_flat, new_flat = flatten_metrics(old) if old else {}, flatten_metrics(new)
     for key, spec in gate.items():
         spec = spec if isinstance(spec, GatedMetric) else GatedMetric.model_validate(spec)
-        path = key.replace("{method}", method)
-        old_value = lookup(old, path) if old else None
-        new_value = lookup(new, path)
+        path = resolve_metric_key(key, method)
+        old_value, new_value = old_flat.get(path), new_flat.get(path)
         rows.append(GateRow(path, old_value, new_value, spec.direction, spec.tolerance,
                             _judge(old_value, new_value, spec)))
     accepted = not any(r.status in (REGRESSED, MISSING) for r in rows)

@@ -126,9 +126,14 @@ def latest_accepted(history: pd.DataFrame) -> dict | None:
     return row_as_dict(accepted.sort_values("time", kind="stable").iloc[-1])
 
 
+def resolve_metric_key(key: str, method: str) -> str:
+    """A nightly.gate key as a dotted metrics.json path: `{method}` is train_generator.method."""
+    return key.replace("{method}", method)
+
+
 def gated_metrics(params: Params) -> list[str]:
     """The dotted metric keys the nightly gate watches, `{method}` resolved to train_generator.method."""
-    return [key.replace("{method}", params.train_generator.method) for key in params.nightly.gate]
+    return [resolve_metric_key(key, params.train_generator.method) for key in params.nightly.gate]
 
 
 def _short_names(keys: list[str]) -> dict[str, str]:

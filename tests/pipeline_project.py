@@ -64,6 +64,13 @@ def set_params(cwd: Path, update: Callable[[dict], None]) -> None:
     p.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def add_clip_copy(video: Path, speaker_dir: Path, name: str = "clip1") -> None:
+    """A new clip in an LRS2-layout speaker folder: a copy of `video` and its transcript."""
+    speaker_dir.mkdir(parents=True)
+    shutil.copy2(video, speaker_dir / f"{name}.mp4")
+    shutil.copy2(video.with_suffix(".txt"), speaker_dir / f"{name}.txt")
+
+
 def tree_hashes(root: Path) -> dict[str, str]:
     from lipforge.hashing import file_sha256
 

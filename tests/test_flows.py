@@ -29,7 +29,7 @@ from flows.gate import MISSING, NO_BASELINE, OK, REGRESSED, describe_decision, g
 from flows.ingest import new_clips_per_root
 from flows.run_id import new_run_id
 from lipforge.params import GatedMetric, NightlyParams, load_params
-from tests.pipeline_project import dvc, make_tiny_project, set_params, tree_hashes
+from tests.pipeline_project import add_clip_copy, dvc, make_tiny_project, set_params, tree_hashes
 
 GATE = {
     "rows.{method}.ssim": GatedMetric(direction="higher", tolerance=0.01),
@@ -542,11 +542,7 @@ def test_ingest_report_counts_new_clips_per_root_against_the_manifest(tiny, pipe
     from lipforge.params import CorpusRoot
 
     manifest = pd.read_parquet(tiny / "data/manifest/manifest.parquet")
-    video = tiny / manifest.video_path.iloc[0]
-    arrived = tmp_path / "incoming" / "newspk"
-    arrived.mkdir(parents=True)
-    shutil.copy2(video, arrived / "clip1.mp4")
-    shutil.copy2(video.with_suffix(".txt"), arrived / "clip1.txt")
+    add_clip_copy(tiny / manifest.video_path.iloc[0], tmp_path / "incoming" / "newspk")
     roots = [CorpusRoot(name="sample", path="data/sample_corpus"),
              CorpusRoot(name="incoming", path=str(tmp_path / "incoming")),
              CorpusRoot(name="later", path="not_there_yet")]

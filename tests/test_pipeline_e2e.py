@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.pipeline_project import TINY, tiny_training
+from tests.pipeline_project import TINY, add_clip_copy, tiny_training
 from tests.pipeline_project import copy_repo as _copy_repo
 from tests.pipeline_project import dvc as _dvc
 from tests.pipeline_project import set_params as _set_params
@@ -109,11 +109,7 @@ def test_outputs_are_deterministic(project, tmp_path):
 
 def test_adding_a_root_processes_only_new_clips(project):
     manifest = pd.read_parquet(project / "data/manifest/manifest.parquet")
-    src = project / manifest.video_path.iloc[0]
-    extra = project / "extra_corpus" / "newspk"
-    extra.mkdir(parents=True)
-    shutil.copy2(src, extra / "clip1.mp4")
-    shutil.copy2(src.with_suffix(".txt"), extra / "clip1.txt")
+    add_clip_copy(project / manifest.video_path.iloc[0], project / "extra_corpus" / "newspk")
 
     def add_root(p):
         p["manifest"]["roots"].append({"name": "extra", "path": "extra_corpus", "layout": "lrs2"})
