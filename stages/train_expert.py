@@ -1,7 +1,7 @@
 """Stage train_expert@<name>: a lip-sync expert (syncnet | avsyncnet) on 5-frame lower-half windows + 16 mel frames.
 
 `train` guides the generators, `eval` (another seed, default another architecture) only scores them.
-Outputs data/experts/<name>/model.pt, reports/expert_<name>.json (held-out accuracy, dvc metrics) and
+Outputs data/experts/<name>/model.pt, reports/expert_<name>.json (held-out accuracy and ROC AUC, dvc metrics) and
 reports/expert_<name>_curve.csv (dvc plots). Runs under Ray Train; an interrupted run resumes.
 """
 from __future__ import annotations
@@ -57,6 +57,7 @@ def run(params: Params, name: str, face_dir: Path = FACE_DIR, mel_index: Path = 
     report = {
         "expert": name, "arch": spec.arch, "seed": spec.seed, "steps": state["step"],
         "test_accuracy": last.get("test_accuracy"), "val_accuracy": last.get("val_accuracy"),
+        "test_auc": last.get("test_auc"), "val_auc": last.get("val_auc"),
         "test_loss": last.get("test_loss"), "train_loss": last.get("train_loss"),
         "train_samples_per_s": last.get("samples_per_s"), "wall_seconds": round(time.time() - t0, 1),
         "model_sha256": sha, "resumed_from_steps": state["resumed_from"],

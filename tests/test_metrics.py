@@ -15,6 +15,7 @@ from lipforge.metrics import (
     mouth_opening,
     offset_distances,
     psnr,
+    roc_auc,
     ssim,
     video_psnr,
     video_ssim,
@@ -209,3 +210,17 @@ def test_ifc_hand_computed():
 def test_ifc_nan_for_single_frame():
     one = np.zeros((1, 2, 2, 3), np.uint8)
     assert math.isnan(inter_frame_consistency(one, one))
+
+
+# ---------------------------------------------------------------- ROC AUC
+
+
+def test_roc_auc_counts_correctly_ranked_pairs():
+    # positives 0.35, 0.8 vs negatives 0.1, 0.4: 3 of the 4 (positive, negative) pairs are ranked right
+    assert roc_auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == pytest.approx(0.75)
+    assert roc_auc([0.9, 0.2], [1, 0]) == 1.0 and roc_auc([0.2, 0.9], [1, 0]) == 0.0
+
+
+def test_roc_auc_ties_count_half_and_one_class_is_nan():
+    assert roc_auc([0.5, 0.5, 0.5], [1, 0, 0]) == pytest.approx(0.5)
+    assert math.isnan(roc_auc([0.1, 0.2], [1, 1]))

@@ -6,6 +6,7 @@ from lipforge.metrics.landmarks import (
     landmark_distance,
     mouth_opening,
 )
+from lipforge.metrics.ranking import roc_auc
 from lipforge.metrics.sync import lse_scores, offset_distances
 from lipforge.metrics.temporal import inter_frame_consistency
 
@@ -18,6 +19,7 @@ __all__ = [
     "mouth_opening",
     "offset_distances",
     "psnr",
+    "roc_auc",
     "ssim",
     "video_psnr",
     "video_ssim",

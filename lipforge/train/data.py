@@ -9,6 +9,7 @@ Frames stay in their memory-mapped frame stores; a batch reads only its windows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,12 @@ class Clip:
     def frame_mels(self, start: int) -> np.ndarray:
         """(5, num_mels, 16): one mel window per frame of the window (the generator's audio input)."""
         return np.stack([self.sync_mel(start + i) for i in range(WINDOW)])
+
+    @cached_property
+    def window_levels(self) -> np.ndarray:
+        """(n_windows,) mean normalised mel level of each window's expert audio, computed once per clip
+        (negative sampling tests every candidate window for silence)."""
+        return np.array([self.sync_mel(s).mean() for s in range(self.n_windows)], dtype=np.float32)
 
 
 def count_windows(n_frames: int, n_mel: int) -> int:
@@ -89,20 +96,29 @@ class Negatives:
     silence_level: float | None = None
 
 
+def silent_windows(levels: np.ndarray, silence_level: float | None) -> np.ndarray:
+    """Boolean mask of the windows whose mean mel level is below `silence_level` (none when it is None)."""
+    if silence_level is None:
+        return np.zeros(len(levels), dtype=bool)
+    return np.asarray(levels) < silence_level
+
+
 def is_silent(mel_window: np.ndarray, silence_level: float | None) -> bool:
-    return silence_level is not None and float(mel_window.mean()) < silence_level
+    return bool(silent_windows(np.array([mel_window.mean()]), silence_level)[0])
 
 
 def _negative_start(clips: list[Clip], ci: int, t: int, rng: np.random.Generator, neg: Negatives) -> tuple[int, int]:
     """An off-sync audio position: another clip, or the same clip at least `min_shift` frames away."""
     clip = clips[ci]
-    silent = is_silent(clip.sync_mel(t), neg.silence_level)
+    silent_here = silent_windows(clip.window_levels, neg.silence_level)
+    silent = bool(silent_here[t])
 
     def usable(c: Clip, s: int) -> bool:
-        return not (silent and is_silent(c.sync_mel(s), neg.silence_level))
+        return not (silent and c.window_levels[s] < neg.silence_level)
 
-    same = [s for s in range(clip.n_windows) if abs(s - t) >= neg.min_shift and usable(clip, s)]
-    if len(clips) > 1 and (not same or rng.random() < neg.other_clip_fraction):
+    far = np.abs(np.arange(clip.n_windows) - t) >= neg.min_shift
+    same = np.flatnonzero(far & ~(silent & silent_here))
+    if len(clips) > 1 and (not len(same) or rng.random() < neg.other_clip_fraction):
         for _ in range(100):  # a non-silent partner exists in any real corpus; don't loop forever on one that has none
             cj = int(rng.integers(len(clips) - 1))
             cj = cj + 1 if cj >= ci else cj
@@ -111,7 +127,7 @@ def _negative_start(clips: list[Clip], ci: int, t: int, rng: np.random.Generator
                 return cj, s
         raise StageError(f"no off-sync partner with speech for a silent window of clip {clip.clip_id}: is the corpus "
                          f"silent? (train_expert.silence_level = {neg.silence_level})")
-    if not same:
+    if not len(same):
         raise StageError(f"clip {clip.clip_id} is the only clip and too short for an off-sync window "
                          f"{neg.min_shift} frames away")
     return ci, int(rng.choice(same))

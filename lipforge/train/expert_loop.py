@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from lipforge.losses import cosine_similarity, sync_bce_loss
+from lipforge.metrics.ranking import roc_auc
 from lipforge.train import runner
 from lipforge.train.data import Negatives, expert_batch, fixed_expert_set, load_clips
 from models.experts import build_expert, lower_half
@@ -20,7 +21,7 @@ def expert_inputs(batch: dict, device: torch.device) -> tuple[torch.Tensor, torc
 
 @torch.no_grad()
 def score_pairs(model: torch.nn.Module, batch: dict, device: torch.device, chunk: int = 128) -> dict:
-    """Loss and sync/off-sync accuracy (similarity threshold 0.5) on a fixed set of pairs."""
+    """Loss, sync/off-sync accuracy (similarity threshold 0.5) and the threshold-free ROC AUC on a fixed set of pairs."""
     model.eval()
     sims, labels = [], []
     n = len(batch["label"])
@@ -32,7 +33,8 @@ def score_pairs(model: torch.nn.Module, batch: dict, device: torch.device, chunk
         labels.append(label)
     model.train()
     sim, label = torch.cat(sims), torch.cat(labels)
-    return {"loss": float(sync_bce_loss(sim, label)), "accuracy": float(((sim > 0.5).float() == label).float().mean())}
+    return {"loss": float(sync_bce_loss(sim, label)), "accuracy": float(((sim > 0.5).float() == label).float().mean()),
+            "auc": roc_auc(sim.cpu().numpy(), label.cpu().numpy())}
 
 
 def train_expert_loop(config: dict) -> None:
@@ -86,7 +88,7 @@ def train_expert_loop(config: dict) -> None:
             row = row or {"step": done}
             for split, pairs in heldout.items():
                 scores = score_pairs(model, pairs, device)
-                row[f"{split}_loss"], row[f"{split}_accuracy"] = scores["loss"], scores["accuracy"]
+                row.update({f"{split}_{k}": v for k, v in scores.items()})
         if row is not None:
             history.append(row)
         if done % config["checkpoint_every"] == 0 or done == config["steps"]:
