@@ -90,6 +90,12 @@ class StabilizedGenerator(nn.Module):
         for p in self.audio_encoder.parameters():
             p.requires_grad_(False)
         self.audio_encoder.eval()
+        # The expert defines only the direction of its embeddings (it compares them by cosine similarity); their
+        # raw scale is arbitrary and, trained, tiny (~0.03 per channel against O(1) visual features), which left
+        # the decoder deaf to the audio: output change speech vs silence 2e-6 after 450 steps. Standardising each
+        # channel (BatchNorm, trainable) puts the audio on the scale of the features it is concatenated with; eps
+        # far below the embeddings' variance (~1e-4, where the default 1e-5 would still shrink them).
+        self.audio_norm = nn.BatchNorm1d(audio_dim, eps=1e-8)
 
         # Each FD block's input is the previous output concatenated with the identity and pose features
         # of the matching encoder level.
@@ -110,6 +116,14 @@ class StabilizedGenerator(nn.Module):
         frozen = {id(p) for p in self.audio_encoder.parameters()}
         return [p for p in self.parameters() if id(p) not in frozen and p.requires_grad]
 
+    def audio_features(self, mels: torch.Tensor) -> torch.Tensor:
+        """(N, 1, 80, 16) mels -> (N, audio_dim): the frozen encoder's embeddings, standardised per channel."""
+        with torch.no_grad():
+            audio = self.audio_encoder(mels).flatten(1)
+        if audio.shape[1] != self.audio_dim:
+            raise ValueError(f"audio encoder gives {audio.shape[1]}-d embeddings, expected {self.audio_dim}")
+        return self.audio_norm(audio)
+
     def forward(self, mels, pose, ref):
         B, T = pose.shape[:2]
         if pose.shape[-2:] != (self.img_size, self.img_size):
@@ -117,11 +131,7 @@ class StabilizedGenerator(nn.Module):
         ids = self.identity_encoder(ref.flatten(0, 1))
         poses = self.pose_encoder(pose.flatten(0, 1))
         x = self.reduce(torch.cat([ids[-1], poses[-1]], dim=1)).mean(dim=(2, 3), keepdim=True)
-        with torch.no_grad():
-            audio = self.audio_encoder(mels.flatten(0, 1)).flatten(1)
-        if audio.shape[1] != self.audio_dim:
-            raise ValueError(f"audio encoder gives {audio.shape[1]}-d embeddings, expected {self.audio_dim}")
-        x = torch.cat([x, audio[:, :, None, None]], dim=1)
+        x = torch.cat([x, self.audio_features(mels.flatten(0, 1))[:, :, None, None]], dim=1)
         # Nearest-neighbour upsampling of the 1x1 code to the deepest skip resolution.
         x = x.expand(-1, -1, *ids[-1].shape[-2:])
         x = torch.cat([x, ids[-1], poses[-1]], dim=1)
