@@ -1,0 +1,68 @@
+"""Does a trained generator hear its audio? Generate the same test windows three times: with their own mel, with
+the mel of digital silence (as G_S is run) and with another window's mel, and compare the outputs in the mouth
+region and in the upper face. A generator that ignores the audio changes neither; one that lip-syncs changes
+the mouth far more than the upper face.
+
+Needs `dvc repro train_generator`. Usage: python benchmarks/audio_conditioning.py [--model data/generator/model.pt]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lipforge.params import load_params  # noqa: E402
+from lipforge.train.artifacts import load_model_file  # noqa: E402
+from lipforge.train.data import generator_batch, load_clips  # noqa: E402
+from lipforge.train.generator_loop import build_generator, load_silent_refs, to_device  # noqa: E402
+from stages.silent_refs import silent_mel  # noqa: E402
+
+FACE_DIR, MEL_INDEX, SILENT_INDEX = Path("data/face_crop"), Path("data/mel/index.parquet"), Path("data/silent_refs/index.parquet")
+
+
+def mouth_box(size: int) -> tuple[slice, slice]:
+    """Rows and columns of the mouth in a face crop (the lower-middle of the lower half)."""
+    return slice(int(size * 0.62), int(size * 0.9)), slice(int(size * 0.3), int(size * 0.7))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="data/generator/model.pt")
+    ap.add_argument("--split", default="test")
+    ap.add_argument("--windows", type=int, default=32)
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    params = load_params()
+    blob = load_model_file(args.model, "generator")
+    gen = build_generator(blob["build"])
+    gen.load_state_dict(blob["state_dict"])
+    gen.eval()
+    clips = load_clips(FACE_DIR, MEL_INDEX, (args.split,))
+    silent = None
+    if blob["build"]["method"] == "stabilized":
+        refs = pd.read_parquet(SILENT_INDEX)
+        silent = load_silent_refs({r.clip_id: str(Path(r.refs_path).resolve()) for r in refs.itertuples()})
+    batch = to_device(generator_batch(clips, np.random.default_rng(0), args.windows, silent), "cpu")
+    quiet = torch.from_numpy(silent_mel(params)).expand_as(batch["mels"])
+    with torch.no_grad():
+        own = gen(batch["mels"], batch["pose"], batch["ref"])
+        outputs = {"silent_mel": gen(quiet, batch["pose"], batch["ref"]),
+                   "other_window_mel": gen(batch["mels"].roll(1, 0), batch["pose"], batch["ref"])}
+    rows, cols = mouth_box(own.shape[-1])
+    report = {"model": args.model, "method": blob["build"]["method"], "windows": args.windows,
+              "mouth_error_vs_ground_truth": float((own - batch["gt"])[..., rows, cols].abs().mean())}
+    for name, out in outputs.items():
+        diff = (own - out).abs()
+        report[f"mouth_change_{name}"] = float(diff[..., rows, cols].mean())
+        report[f"upper_face_change_{name}"] = float(diff[..., : own.shape[-2] // 2, :].mean())
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
