@@ -285,7 +285,7 @@ class Wav2LipWeights(Section):
 class OptimParams(Section):
     steps: int = Field(default=600, ge=1)
     batch_size: int = Field(default=4, ge=1)
-    lr: float = Field(default=1e-4, gt=0)
+    lr: float = Field(default=1e-3, gt=0)  # paper: 1e-4; 1e-3 for the CPU budget of steps (see params.yaml)
     betas: list[float] = Field(default=[0.5, 0.999], min_length=2, max_length=2)
 
 
