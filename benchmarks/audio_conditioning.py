@@ -13,14 +13,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lipforge.params import load_params  # noqa: E402
 from lipforge.train.artifacts import load_model_file  # noqa: E402
 from lipforge.train.data import generator_batch, load_clips  # noqa: E402
-from lipforge.train.generator_loop import build_generator, load_silent_refs, to_device  # noqa: E402
+from lipforge.train.generator_loop import build_generator, load_silent_refs, silent_ref_paths, to_device  # noqa: E402
 from stages.silent_refs import silent_mel  # noqa: E402
 
 FACE_DIR, MEL_INDEX, SILENT_INDEX = Path("data/face_crop"), Path("data/mel/index.parquet"), Path("data/silent_refs/index.parquet")
@@ -46,8 +45,7 @@ def main() -> None:
     clips = load_clips(FACE_DIR, MEL_INDEX, (args.split,))
     silent = None
     if blob["build"]["method"] == "stabilized":
-        refs = pd.read_parquet(SILENT_INDEX)
-        silent = load_silent_refs({r.clip_id: str(Path(r.refs_path).resolve()) for r in refs.itertuples()})
+        silent = load_silent_refs(silent_ref_paths(SILENT_INDEX))
     batch = to_device(generator_batch(clips, np.random.default_rng(0), args.windows, silent), "cpu")
     quiet = torch.from_numpy(silent_mel(params)).expand_as(batch["mels"])
     with torch.no_grad():

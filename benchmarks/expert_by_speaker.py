@@ -16,12 +16,10 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lipforge.losses import cosine_similarity  # noqa: E402
-from lipforge.metrics import roc_auc  # noqa: E402
 from lipforge.params import load_params  # noqa: E402
 from lipforge.train.artifacts import load_expert  # noqa: E402
 from lipforge.train.data import Negatives, fixed_expert_set, load_clips  # noqa: E402
-from lipforge.train.expert_loop import expert_inputs  # noqa: E402
+from lipforge.train.expert_loop import score_pairs  # noqa: E402
 
 FACE_DIR, MEL_INDEX, MANIFEST = Path("data/face_crop"), Path("data/mel/index.parquet"), Path("data/manifest/manifest.parquet")
 
@@ -47,13 +45,10 @@ def main() -> None:
             by_speaker.setdefault(speaker[clip.clip_id], []).append(clip)
         for spk, group in sorted(by_speaker.items()):
             pairs = fixed_expert_set(group, args.pairs, args.seed, neg)
-            faces, mels, label = expert_inputs(pairs, torch.device("cpu"))
             row = {"split": split, "speaker": spk, "clips": len(group)}
             for name, model in experts.items():
-                with torch.no_grad():
-                    sim = cosine_similarity(*model(faces, mels)).numpy()
-                row[f"{name}_accuracy"] = float(((sim > 0.5) == (label.numpy() > 0.5)).mean())
-                row[f"{name}_auc"] = roc_auc(sim, label.numpy())
+                scores = score_pairs(model, pairs, torch.device("cpu"))
+                row[f"{name}_accuracy"], row[f"{name}_auc"] = scores["accuracy"], scores["auc"]
             rows.append(row)
     with pd.option_context("display.width", 200, "display.float_format", "{:.3f}".format):
         print(pd.DataFrame(rows).to_string(index=False))

@@ -10,14 +10,12 @@ import shutil
 import time
 from pathlib import Path
 
-import pandas as pd
-
 from lipforge.params import Params
 from lipforge.progress import summary
 from lipforge.stage import StageError, stage_main
 from lipforge.train import runner
 from lipforge.train.artifacts import latest_metrics, save_model, write_curve, write_json
-from lipforge.train.generator_loop import train_generator_loop
+from lipforge.train.generator_loop import silent_ref_paths, train_generator_loop
 from lipforge.train.generator_config import CODE, generator_config, perceptual_provenance
 
 FACE_DIR = Path("data/face_crop")
@@ -37,8 +35,7 @@ def run(params: Params, face_dir: Path = FACE_DIR, mel_index: Path = MEL_INDEX, 
         if not silent_index.exists():
             raise StageError(f"{silent_index} not found; the stabilized generator uses G_S's closed-lip "
                              "references (`dvc repro silent_refs`)")
-        refs = pd.read_parquet(silent_index)
-        config["silent_refs"] = {r.clip_id: str(Path(r.refs_path).resolve()) for r in refs.itertuples()}
+        config["silent_refs"] = silent_ref_paths(silent_index)
     t0 = time.time()
     state = runner.fit(train_generator_loop, config, params.trainer, params.ray, out_dir / "runs",
                        runner.run_key(f"generator-{cfg.method}", config, CODE))

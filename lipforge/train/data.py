@@ -96,15 +96,16 @@ class Negatives:
     silence_level: float | None = None
 
 
-def silent_windows(levels: np.ndarray, silence_level: float | None) -> np.ndarray:
-    """Boolean mask of the windows whose mean mel level is below `silence_level` (none when it is None)."""
+def silent_windows(levels, silence_level: float | None) -> np.ndarray:
+    """Which window levels (mean normalised mel, a scalar or an array) count as silence: below `silence_level`;
+    none when it is None."""
     if silence_level is None:
-        return np.zeros(len(levels), dtype=bool)
+        return np.zeros(np.shape(levels), dtype=bool)
     return np.asarray(levels) < silence_level
 
 
 def is_silent(mel_window: np.ndarray, silence_level: float | None) -> bool:
-    return bool(silent_windows(np.array([mel_window.mean()]), silence_level)[0])
+    return bool(silent_windows(mel_window.mean(), silence_level))
 
 
 def _negative_start(clips: list[Clip], ci: int, t: int, rng: np.random.Generator, neg: Negatives) -> tuple[int, int]:
@@ -114,7 +115,7 @@ def _negative_start(clips: list[Clip], ci: int, t: int, rng: np.random.Generator
     silent = bool(silent_here[t])
 
     def usable(c: Clip, s: int) -> bool:
-        return not (silent and c.window_levels[s] < neg.silence_level)
+        return not (silent and silent_windows(c.window_levels[s], neg.silence_level))
 
     far = np.abs(np.arange(clip.n_windows) - t) >= neg.min_shift
     same = np.flatnonzero(far & ~(silent & silent_here))

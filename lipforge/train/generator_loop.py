@@ -10,8 +10,10 @@ Every term is switched by config["losses"]; a switched-off term is not computed.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from lipforge import losses as L
@@ -46,6 +48,12 @@ def build_discriminator(method: str, arch: dict) -> torch.nn.Module:
     if method == "wav2lip":
         return Wav2LipDiscriminator(width=arch["wav2lip_width"])
     return StabilizedDiscriminator(width=arch["discriminator_width"])
+
+
+def silent_ref_paths(index_path: str | Path) -> dict[str, str]:
+    """clip id -> absolute path of its closed-lip references, read from the silent_refs stage's index (absolute:
+    Ray Train may run the training loop in another working directory)."""
+    return {r.clip_id: str(Path(r.refs_path).resolve()) for r in pd.read_parquet(index_path).itertuples()}
 
 
 def load_silent_refs(index: dict[str, str] | None) -> dict[str, np.ndarray] | None:
