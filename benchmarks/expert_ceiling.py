@@ -6,8 +6,14 @@
    lip_round from the sample corpus sidecars) instead of pixels, with the same mel windows and the same pair
    sampling as `train_expert`: a small MLP trained on train-split clips and scored on the test speakers. It
    bounds what the image expert can reach when it reads the mouth perfectly, with this window length.
+3. An audio-only regressor of the mouth: a small MLP from each frame's generator mel window (16 mel frames
+   from that frame on) to its ground-truth jaw_open, trained on train-split frames; its correlation with the
+   truth on the test speakers bounds the mouth-opening correlation a generator reaches from the same audio
+   (evaluate's gate), short of what wider audio context would add. With --expert, the same regressor on that
+   expert's (standardised) audio embeddings instead of the raw mel: does the frozen audio encoder that G_L and
+   G_S hear still carry the mouth?
 
-Needs `dvc repro face_crop mel` on the sample corpus. Usage: python benchmarks/expert_ceiling.py [--epochs 30]
+Needs `dvc repro face_crop mel` on the sample corpus. Usage: python benchmarks/expert_ceiling.py [--epochs 30] [--pairs 20000] [--expert data/experts/train/model.pt]
 """
 from __future__ import annotations
 
@@ -58,10 +64,10 @@ def oracle_pairs(clips: list[Clip], n: int, seed: int, neg: Negatives) -> tuple[
     return torch.tensor(np.array(x)), torch.tensor(y)
 
 
-def oracle_accuracy(train: list[Clip], test: list[Clip], neg: Negatives, epochs: int) -> list[tuple[int, float, float]]:
-    torch.manual_seed(0)
-    xtr, ytr = oracle_pairs(train, 20000, 0, neg)
-    xte, yte = oracle_pairs(test, 1000, 1, neg)
+def fit_mlp(train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor], epochs: int, loss_fn,
+            score) -> list[tuple[int, float, float]]:
+    """A one-hidden-layer MLP fitted with Adam; every 5 epochs (epoch, score on <= 2000 training rows, score on test)."""
+    (xtr, ytr), (xte, yte) = train, test
     net = torch.nn.Sequential(torch.nn.Linear(xtr.shape[1], 256), torch.nn.ReLU(), torch.nn.Dropout(0.3),
                               torch.nn.Linear(256, 1))
     opt = torch.optim.Adam(net.parameters(), 1e-3, weight_decay=1e-4)
@@ -69,21 +75,69 @@ def oracle_accuracy(train: list[Clip], test: list[Clip], neg: Negatives, epochs:
     for epoch in range(1, epochs + 1):
         net.train()
         for idx in torch.randperm(len(xtr)).split(128):
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(net(xtr[idx]).squeeze(1), ytr[idx])
+            loss = loss_fn(net(xtr[idx]).squeeze(1), ytr[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
         if epoch % 5 == 0 or epoch == epochs:
             net.eval()
             with torch.no_grad():
-                acc = [float(((net(x).squeeze(1) > 0).float() == y).float().mean()) for x, y in ((xtr[:2000], ytr[:2000]), (xte, yte))]
-            curve.append((epoch, *acc))
+                curve.append((epoch, *(score(net(x).squeeze(1), y) for x, y in ((xtr[:2000], ytr[:2000]), (xte, yte)))))
     return curve
+
+
+def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    return float(((logits > 0).float() == labels).float().mean())
+
+
+def pearson_r(pred: torch.Tensor, target: torch.Tensor) -> float:
+    return float(np.corrcoef(pred.numpy(), target.numpy())[0, 1])
+
+
+def oracle_accuracy(train: list[Clip], test: list[Clip], neg: Negatives, epochs: int,
+                    pairs: int) -> list[tuple[int, float, float]]:
+    torch.manual_seed(0)
+    return fit_mlp(oracle_pairs(train, pairs, 0, neg), oracle_pairs(test, 1000, 1, neg), epochs,
+                   torch.nn.functional.binary_cross_entropy_with_logits, accuracy)
+
+
+def frame_audio_and_opening(clips: list[Clip]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every frame with a full 16-mel window: (its mel window / 4 flattened, its ground-truth jaw_open)."""
+    x, y = [], []
+    for c in clips:
+        jaw = mouth_params(c.clip_id)[:, 0]
+        for t in range(min(c.n_windows + 4, len(jaw))):  # frames whose own mel window fits
+            x.append(c.sync_mel(t).ravel() / 4)
+            y.append(jaw[t])
+    return torch.tensor(np.array(x)), torch.tensor(np.array(y, dtype=np.float32))
+
+
+@torch.no_grad()
+def expert_audio_embeddings(expert_path: str, *mels: torch.Tensor) -> list[torch.Tensor]:
+    """The expert's audio embeddings of flattened mel windows (as frame_audio_and_opening gives them), each
+    channel standardised with the statistics of the first set (as G_L's audio BatchNorm does)."""
+    from lipforge.train.artifacts import load_expert
+
+    expert = load_expert(expert_path)[0].eval()
+    out = [expert.encode_audio((m * 4).view(-1, 1, 80, 16)) for m in mels]
+    mean, std = out[0].mean(0), out[0].std(0) + 1e-8
+    return [(e - mean) / std for e in out]
+
+
+def audio_to_mouth_correlation(train: list[Clip], test: list[Clip], epochs: int,
+                               expert_path: str | None = None) -> list[tuple[int, float, float]]:
+    torch.manual_seed(0)
+    (xtr, ytr), (xte, yte) = frame_audio_and_opening(train), frame_audio_and_opening(test)
+    if expert_path:
+        xtr, xte = expert_audio_embeddings(expert_path, xtr, xte)
+    return fit_mlp((xtr, ytr), (xte, yte), epochs, torch.nn.functional.mse_loss, pearson_r)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--pairs", type=int, default=20000, help="training pairs of the oracle expert")
+    ap.add_argument("--expert", help="also regress the mouth from this expert's audio embeddings (model.pt)")
     args = ap.parse_args()
     cfg = load_params().train_expert
     level = cfg.negative_silence_level if cfg.negative_silence_level is not None else -3.5
@@ -92,8 +146,13 @@ def main() -> None:
     neg = Negatives(cfg.negative_other_clip_fraction, cfg.min_negative_shift, cfg.negative_silence_level)
     train, test = load_clips(FACE_DIR, MEL_INDEX, ("train",)), load_clips(FACE_DIR, MEL_INDEX, ("test",))
     print(f"oracle expert (ground-truth mouth parameters + mel), negatives {neg}:")
-    for epoch, tr, te in oracle_accuracy(train, test, neg, args.epochs):
+    for epoch, tr, te in oracle_accuracy(train, test, neg, args.epochs, args.pairs):
         print(f"  epoch {epoch:3d}  train accuracy {tr:.3f}  test-speaker accuracy {te:.3f}")
+    for features in ("mel", args.expert) if args.expert else ("mel",):
+        print(f"audio-only mouth regressor ({features} of each frame's 16-mel window -> ground-truth jaw_open), "
+              "Pearson r:")
+        for epoch, tr, te in audio_to_mouth_correlation(train, test, args.epochs, None if features == "mel" else features):
+            print(f"  epoch {epoch:3d}  train r {tr:.3f}  test-speaker r {te:.3f}")
 
 
 if __name__ == "__main__":
