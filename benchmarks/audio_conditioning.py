@@ -13,9 +13,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lipforge.face.clipmeta import read_clip_meta  # noqa: E402
 from lipforge.params import load_params  # noqa: E402
 from lipforge.train.artifacts import load_model_file  # noqa: E402
 from lipforge.train.data import generator_batch, load_clips  # noqa: E402
@@ -25,9 +27,17 @@ from stages.silent_refs import silent_mel  # noqa: E402
 FACE_DIR, MEL_INDEX, SILENT_INDEX = Path("data/face_crop"), Path("data/mel/index.parquet"), Path("data/silent_refs/index.parquet")
 
 
-def mouth_box(size: int) -> tuple[slice, slice]:
-    """Rows and columns of the mouth in a face crop (the lower-middle of the lower half)."""
-    return slice(int(size * 0.62), int(size * 0.9)), slice(int(size * 0.3), int(size * 0.7))
+def mouth_box(face_dir: Path, split: str, size: int, margin: int = 2) -> tuple[slice, slice]:
+    """Rows and columns of the crop that hold the mouth on the split's clips: the box around the lip landmarks
+    (iBUG 48-67, crop coordinates from face_crop) of every frame, 1st to 99th percentile, plus `margin` px."""
+    index = pd.read_parquet(face_dir / "index.parquet")
+    lips = np.concatenate([read_clip_meta(face_dir / m)["landmarks_crop"][:, 48:68].reshape(-1, 2)
+                           for m in index.loc[index["split"] == split, "meta_path"]])
+    lips = lips[np.isfinite(lips).all(axis=1)]
+    (x0, y0), (x1, y1) = np.percentile(lips, 1, axis=0), np.percentile(lips, 99, axis=0)
+    top, bottom, left, right = (int(v) for v in np.clip([y0 - margin, y1 + margin + 1, x0 - margin, x1 + margin + 1],
+                                                         0, size))
+    return slice(top, bottom), slice(left, right)
 
 
 def main() -> None:
@@ -52,8 +62,9 @@ def main() -> None:
         own = gen(batch["mels"], batch["pose"], batch["ref"])
         outputs = {"silent_mel": gen(quiet, batch["pose"], batch["ref"]),
                    "other_window_mel": gen(batch["mels"].roll(1, 0), batch["pose"], batch["ref"])}
-    rows, cols = mouth_box(own.shape[-1])
+    rows, cols = mouth_box(FACE_DIR, args.split, own.shape[-1])
     report = {"model": args.model, "method": blob["build"]["method"], "windows": args.windows,
+              "mouth_box_rows_cols": [rows.start, rows.stop, cols.start, cols.stop],
               "mouth_error_vs_ground_truth": float((own - batch["gt"])[..., rows, cols].abs().mean())}
     for name, out in outputs.items():
         diff = (own - out).abs()
