@@ -18,6 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lipforge.face.clipmeta import read_clip_meta  # noqa: E402
+from lipforge.metrics.landmarks import MOUTH  # noqa: E402
 from lipforge.params import load_params  # noqa: E402
 from lipforge.train.artifacts import load_model_file  # noqa: E402
 from lipforge.train.data import generator_batch, load_clips  # noqa: E402
@@ -31,7 +32,7 @@ def mouth_box(face_dir: Path, split: str, size: int, margin: int = 2) -> tuple[s
     """Rows and columns of the crop that hold the mouth on the split's clips: the box around the lip landmarks
     (iBUG 48-67, crop coordinates from face_crop) of every frame, 1st to 99th percentile, plus `margin` px."""
     index = pd.read_parquet(face_dir / "index.parquet")
-    lips = np.concatenate([read_clip_meta(face_dir / m)["landmarks_crop"][:, 48:68].reshape(-1, 2)
+    lips = np.concatenate([read_clip_meta(face_dir / m)["landmarks_crop"][:, MOUTH].reshape(-1, 2)
                            for m in index.loc[index["split"] == split, "meta_path"]])
     lips = lips[np.isfinite(lips).all(axis=1)]
     (x0, y0), (x1, y1) = np.percentile(lips, 1, axis=0), np.percentile(lips, 99, axis=0)

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lipforge.mel import usable_frames  # noqa: E402
 from lipforge.params import load_params  # noqa: E402
 from lipforge.train.data import Clip, Negatives, _negative_start, is_silent, load_clips  # noqa: E402
 
@@ -102,34 +103,38 @@ def oracle_accuracy(train: list[Clip], test: list[Clip], neg: Negatives, epochs:
 
 
 def frame_audio_and_opening(clips: list[Clip]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every frame with a full 16-mel window: (its mel window / 4 flattened, its ground-truth jaw_open)."""
+    """Every frame whose own 16-mel window fits: mels (N, 1, 80, 16) and ground-truth jaw_open (N,)."""
     x, y = [], []
     for c in clips:
         jaw = mouth_params(c.clip_id)[:, 0]
-        for t in range(min(c.n_windows + 4, len(jaw))):  # frames whose own mel window fits
-            x.append(c.sync_mel(t).ravel() / 4)
+        for t in range(min(usable_frames(len(c.frames), c.mel.shape[1]), len(jaw))):
+            x.append(c.sync_mel(t)[None])
             y.append(jaw[t])
     return torch.tensor(np.array(x)), torch.tensor(np.array(y, dtype=np.float32))
 
 
 @torch.no_grad()
 def expert_audio_embeddings(expert_path: str, *mels: torch.Tensor) -> list[torch.Tensor]:
-    """The expert's audio embeddings of flattened mel windows (as frame_audio_and_opening gives them), each
-    channel standardised with the statistics of the first set (as G_L's audio BatchNorm does)."""
+    """The expert's audio embeddings of each set of mel windows, every channel standardised with the statistics
+    of the first set (as G_L's audio BatchNorm does)."""
     from lipforge.train.artifacts import load_expert
 
     expert = load_expert(expert_path)[0].eval()
-    out = [expert.encode_audio((m * 4).view(-1, 1, 80, 16)) for m in mels]
+    out = [expert.encode_audio(m) for m in mels]
     mean, std = out[0].mean(0), out[0].std(0) + 1e-8
     return [(e - mean) / std for e in out]
 
 
 def audio_to_mouth_correlation(train: list[Clip], test: list[Clip], epochs: int,
                                expert_path: str | None = None) -> list[tuple[int, float, float]]:
+    """Pearson r curve of the MLP regressor from the raw mel (scaled to ~[-1, 1], as the oracle's) or, with
+    `expert_path`, from that expert's audio embeddings."""
     torch.manual_seed(0)
-    (xtr, ytr), (xte, yte) = frame_audio_and_opening(train), frame_audio_and_opening(test)
+    (mtr, ytr), (mte, yte) = frame_audio_and_opening(train), frame_audio_and_opening(test)
     if expert_path:
-        xtr, xte = expert_audio_embeddings(expert_path, xtr, xte)
+        xtr, xte = expert_audio_embeddings(expert_path, mtr, mte)
+    else:
+        xtr, xte = mtr.flatten(1) / 4, mte.flatten(1) / 4
     return fit_mlp((xtr, ytr), (xte, yte), epochs, torch.nn.functional.mse_loss, pearson_r)
 
 
@@ -148,10 +153,10 @@ def main() -> None:
     print(f"oracle expert (ground-truth mouth parameters + mel), negatives {neg}:")
     for epoch, tr, te in oracle_accuracy(train, test, neg, args.epochs, args.pairs):
         print(f"  epoch {epoch:3d}  train accuracy {tr:.3f}  test-speaker accuracy {te:.3f}")
-    for features in ("mel", args.expert) if args.expert else ("mel",):
-        print(f"audio-only mouth regressor ({features} of each frame's 16-mel window -> ground-truth jaw_open), "
-              "Pearson r:")
-        for epoch, tr, te in audio_to_mouth_correlation(train, test, args.epochs, None if features == "mel" else features):
+    for expert in [None] + ([args.expert] if args.expert else []):
+        print(f"audio-only mouth regressor ({expert or 'mel'} of each frame's 16-mel window -> ground-truth "
+              "jaw_open), Pearson r:")
+        for epoch, tr, te in audio_to_mouth_correlation(train, test, args.epochs, expert):
             print(f"  epoch {epoch:3d}  train r {tr:.3f}  test-speaker r {te:.3f}")
 
 
