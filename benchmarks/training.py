@@ -22,7 +22,7 @@ from lipforge.losses import cosine_similarity, sync_bce_loss
 from lipforge.params import load_params
 from lipforge.train import generator_loop as G
 from lipforge.train.artifacts import load_expert
-from lipforge.train.data import Negatives, expert_batch, generator_batch, load_clips
+from lipforge.train.data import Negatives, SilentRefs, expert_batch, generator_batch, load_clips
 from lipforge.train.expert_loop import expert_inputs
 from models.experts import build_expert
 from models.vgg import load_vgg19
@@ -73,7 +73,9 @@ def bench_generator(params, method: str, section, clips, steps: int, device) -> 
     opt_g, opt_d = torch.optim.Adam(trainable, 1e-4), torch.optim.Adam(disc.parameters(), 1e-4)
     rng = np.random.default_rng(0)
     bs = section.optim.batch_size
-    refs = {c.clip_id: c.frames.read_window(0, 5) for c in clips} if method == "stabilized" else None
+    # stand-ins for G_S's closed-lip references (the benchmark needs no silent_refs run): each clip's first window
+    refs = ({c.clip_id: SilentRefs(c.frames.read_window(0, 5), np.arange(5)) for c in clips}
+            if method == "stabilized" else None)
 
     def step():
         batch = G.to_device(generator_batch(clips, rng, bs, refs), device)

@@ -4,7 +4,8 @@ import numpy as np
 from lipforge.evaluation import paste_back, reference_schedule, window_starts
 from lipforge.face.framestore import FrameStore, write_frames
 from lipforge.mel import mel_start_index
-from lipforge.train.data import Clip, Negatives, count_windows, expert_batch, generator_batch, is_silent, mask_lower_half
+from lipforge.train.data import (Clip, Negatives, SilentRefs, count_windows, expert_batch, generator_batch, is_silent,
+                                  mask_lower_half)
 
 
 def test_count_windows_stops_where_the_last_frames_mel_runs_out():
@@ -69,9 +70,24 @@ def test_generator_batch_shapes_and_references(tmp_path):
         t = round(float(gt[0, 0, 0, 0]) * 255)
         assert abs(round(float(ref[0, 0, 0, 0]) * 255) - t) >= 5        # a non-overlapping reference window
         assert [int(m[0, 0, 0]) for m in mels] == [mel_start_index(t + i) for i in range(5)]
-    silent = {"a": np.full((3, 8, 8, 3), 7, np.uint8)}
-    batch = generator_batch(clips, np.random.default_rng(1), 2, silent_refs=silent)
-    assert np.allclose(batch["ref"], 7 / 255.0)
+
+
+def test_silent_references_never_come_from_the_target_window(tmp_path):
+    clips = [_clip(tmp_path, "a", 30, 0)]
+    made_from = np.arange(0, 30, 3)  # G_S's pool: every third frame, each painted with its frame index
+    pool = np.broadcast_to(made_from[:, None, None, None], (len(made_from), 8, 8, 3)).astype(np.uint8)
+    batch = generator_batch(clips, np.random.default_rng(1), 64, silent_refs={"a": SilentRefs(pool, made_from)})
+    for gt, ref in zip(batch["gt"], batch["ref"]):
+        t = round(float(gt[0, 0, 0, 0]) * 255)
+        sources = {round(float(f[0, 0, 0]) * 255) for f in ref}
+        assert sources <= set(made_from.tolist())
+        assert not sources & set(range(t, t + 5)), f"window {t}: reference made from a target frame {sources}"
+
+
+def test_a_pool_entirely_inside_the_window_is_still_used():
+    refs = SilentRefs(np.zeros((2, 8, 8, 3), np.uint8), np.array([3, 4]))
+    assert refs.outside_window(0).tolist() == [0, 1] and refs.outside_window(5).tolist() == [0, 1]
+    assert SilentRefs(refs.frames, np.array([3, 9])).outside_window(0).tolist() == [1]
 
 
 def test_mask_lower_half_zeroes_only_the_bottom_rows():

@@ -154,14 +154,32 @@ def fixed_expert_set(clips: list[Clip], n: int, seed: int, neg: Negatives) -> di
     return expert_batch(clips, np.random.default_rng(seed), n, neg)
 
 
+@dataclass(frozen=True)
+class SilentRefs:
+    """One clip's closed-lip identity references from G_S: frames (K, H, W, 3) uint8 and the clip frame each
+    was made from (K,)."""
+
+    frames: np.ndarray
+    frame_indices: np.ndarray
+
+    def outside_window(self, t: int) -> np.ndarray:
+        """Positions of the references made from frames outside the target window t..t+4 (all of them when
+        every reference lies inside it, as in a clip shorter than the pool's spacing allows)."""
+        inside = (self.frame_indices >= t) & (self.frame_indices < t + WINDOW)
+        keep = np.flatnonzero(~inside)
+        return keep if len(keep) else np.arange(len(self.frame_indices))
+
+
 def generator_batch(clips: list[Clip], rng: np.random.Generator, batch_size: int,
-                    silent_refs: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+                    silent_refs: dict[str, SilentRefs] | None = None) -> dict[str, np.ndarray]:
     """Target windows with identity references.
 
     gt (B, 5, 3, H, W) target frames; ref (B, 5, 3, H, W) identity references: without `silent_refs`, a
     random other window of the same clip (Wav2Lip); with them, 5 of that clip's closed-lip frames from
-    G_S (Stabilized-Sync sec. 3.2). mels (B, 5, 1, 80, 16) per-frame audio; sync_mel (B, 1, 80, 16) the
-    window's expert audio.
+    G_S (Stabilized-Sync sec. 3.2), never one made from a frame of the target window itself (the paper's
+    identity reference "is different from the pose reference"; a G_S that does not fully close the lips
+    would otherwise hand G_L the target's own mouth). mels (B, 5, 1, 80, 16) per-frame audio;
+    sync_mel (B, 1, 80, 16) the window's expert audio.
     """
     gt, ref, mels, sync = [], [], [], []
     for _ in range(batch_size):
@@ -170,8 +188,9 @@ def generator_batch(clips: list[Clip], rng: np.random.Generator, batch_size: int
         t = int(rng.integers(clip.n_windows))
         gt.append(clip.window_frames(t))
         if silent_refs is not None:
-            pool = silent_refs[clip.clip_id]
-            ref.append(pool[rng.choice(len(pool), size=WINDOW, replace=len(pool) < WINDOW)])
+            refs = silent_refs[clip.clip_id]
+            allowed = refs.outside_window(t)
+            ref.append(refs.frames[rng.choice(allowed, size=WINDOW, replace=len(allowed) < WINDOW)])
         else:
             others = [s for s in range(clip.n_windows) if abs(s - t) >= WINDOW] or list(range(clip.n_windows))
             ref.append(clip.window_frames(int(rng.choice(others))))

@@ -9,6 +9,7 @@ Every term is switched by config["losses"]; a switched-off term is not computed.
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import torch
 
 from lipforge import losses as L
 from lipforge.train import runner
-from lipforge.train.data import WINDOW, generator_batch, load_clips, mask_lower_half
+from lipforge.train.data import WINDOW, SilentRefs, generator_batch, load_clips, mask_lower_half
 from models.experts import build_expert, lower_half
 from models.stabilized import StabilizedDiscriminator, StabilizedGenerator
 from models.vgg import load_vgg19
@@ -50,17 +51,19 @@ def build_discriminator(method: str, arch: dict) -> torch.nn.Module:
     return StabilizedDiscriminator(width=arch["discriminator_width"])
 
 
-def silent_ref_paths(index_path: str | Path) -> dict[str, str]:
-    """clip id -> absolute path of its closed-lip references, read from the silent_refs stage's index (absolute:
-    Ray Train may run the training loop in another working directory)."""
-    return {r.clip_id: str(Path(r.refs_path).resolve()) for r in pd.read_parquet(index_path).itertuples()}
+def silent_ref_paths(index_path: str | Path) -> dict[str, dict]:
+    """clip id -> {path: absolute path of its closed-lip references, frame_indices: the clip frame of each},
+    read from the silent_refs stage's index (absolute: Ray Train may run the loop in another directory)."""
+    return {r.clip_id: {"path": str(Path(r.refs_path).resolve()), "frame_indices": json.loads(r.frame_indices)}
+            for r in pd.read_parquet(index_path).itertuples()}
 
 
-def load_silent_refs(index: dict[str, str] | None) -> dict[str, np.ndarray] | None:
-    """clip id -> memory-mapped (K, H, W, 3) closed-lip references written by the silent_refs stage."""
+def load_silent_refs(index: dict[str, dict] | None) -> dict[str, SilentRefs] | None:
+    """clip id -> its memory-mapped (K, H, W, 3) closed-lip references written by the silent_refs stage."""
     if index is None:
         return None
-    return {cid: np.load(path, mmap_mode="r") for cid, path in index.items()}
+    return {cid: SilentRefs(np.load(ref["path"], mmap_mode="r"), np.asarray(ref["frame_indices"]))
+            for cid, ref in index.items()}
 
 
 def triplet_features(feats: list[torch.Tensor]) -> list[torch.Tensor]:
