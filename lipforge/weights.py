@@ -19,15 +19,10 @@ class WeightFile:
     fallback: str
 
 
+# The weight files a stage loads today (what `lipforge doctor` lists).
 KNOWN_WEIGHTS: tuple[WeightFile, ...] = (
-    WeightFile("vgg19", "vgg19-dcbb9e9d.pth", "train_generator perceptual loss (torchvision VGG-19)",
-               "perceptual features from the trained lip-sync expert (named in provenance)"),
-    WeightFile("raft_small", "raft_small_C_T_V2-01064c6d.pth", "optical-flow losses and metrics (torchvision RAFT)",
-               "differentiable classical flow (Horn-Schunck) in torch"),
-    WeightFile("inception_fid", "pt_inception-2015-12-05-6726825d.pth", "evaluate FID (pytorch-fid InceptionV3)",
-               "FID on lipforge expert features, labelled as such"),
-    WeightFile("syncnet_v2", "syncnet_v2.model", "evaluate LSE-D/LSE-C (syncnet_python)",
-               "separately seeded lipforge evaluation expert"),
+    WeightFile("vgg19", "vgg19-dcbb9e9d.pth", "silent_refs / train_generator perceptual and triplet features "
+               "(torchvision VGG-19, ImageNet)", "a fixed randomly initialised VGG-19 (named in the reports)"),
 )
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install lipforge and its whole stack into ./.venv (idempotent; a second run only checks).
-#   CPU torch is installed first and pinned, then everything else with constraints.txt, so pip never pulls a
-#   multi-GB CUDA build on a CPU machine. GPU users: set TORCH_SPEC to their CUDA wheel (see README).
+#   torch is installed first ($TORCH_SPEC), then everything else with constraints.txt, so pip keeps that build.
+#   Plain PyPI's torch==2.13.0 is the multi-GB CUDA build; for the CPU build or a given CUDA build set TORCH_SPEC
+#   to it with its --index-url (see README "Set up").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
