@@ -2,10 +2,15 @@
 
 1. Silence statistics behind `train_expert.negative_silence_level`: the share of windows with silent audio and
    of same-clip negatives that pair silence with silence (off-sync in label only).
-2. An "oracle" expert that sees the ground-truth mouth parameters of the 5 frames (jaw_open, lip_width,
-   lip_round from the sample corpus sidecars) instead of pixels, with the same mel windows and the same pair
-   sampling as `train_expert`: a small MLP trained on train-split clips and scored on the test speakers. It
-   bounds what the image expert can reach when it reads the mouth perfectly, with this window length.
+2. What the windows carry, with perfect perception: the share of same-clip negatives (sampled as in
+   `train_expert`) whose shown mouth trajectory (the 5 frames' ground-truth jaw_open, lip_width, lip_round)
+   lies within eps (RMS over the 15 values) of the trajectory that belongs to their audio window. No classifier
+   can tell those from positives, so accuracy <= 1 - share / 2; every other pair is separable by an expert
+   that reads the mouth from the pixels and the mouth its audio drives without error.
+   Then a learned reference: an "oracle" expert that sees the ground-truth mouth parameters instead of
+   pixels, with the same mel windows and pair sampling, a small MLP trained on train-split clips and scored on
+   the test speakers. It reads the mouth perfectly but must learn audio -> mouth from the training pairs, as
+   the image expert must; it is not a bound (more pairs or a better audio model raise it).
 3. An audio-only regressor of the mouth: a small MLP from each frame's generator mel window (16 mel frames
    from that frame on) to its ground-truth jaw_open, trained on train-split frames; its correlation with the
    truth on the test speakers bounds the mouth-opening correlation a generator reaches from the same audio
@@ -49,6 +54,20 @@ def silence_stats(clips: list[Clip], level: float, min_shift: int, n: int = 2000
 def mouth_params(clip_id: str) -> np.ndarray:
     m = json.loads((CORPUS / f"{clip_id}.gt.json").read_text())["mouth"]
     return np.stack([m["jaw_open"], m["lip_width"], m["lip_round"]], 1).astype(np.float32)
+
+
+def indistinguishable_negatives(clips: list[Clip], neg: Negatives, eps: tuple[float, ...], n: int = 20000,
+                                seed: int = 0) -> dict[float, float]:
+    """eps -> share of negatives whose shown 5-frame mouth parameters are within eps (RMS) of their audio's."""
+    rng, mouth = np.random.default_rng(seed), {c.clip_id: mouth_params(c.clip_id) for c in clips}
+    dist = np.empty(n)
+    for b in range(n):
+        ci = int(rng.integers(len(clips)))
+        t = int(rng.integers(clips[ci].n_windows))
+        cj, s = _negative_start(clips, ci, t, rng, neg)
+        shown, driven = mouth[clips[ci].clip_id][t:t + 5], mouth[clips[cj].clip_id][s:s + 5]
+        dist[b] = np.sqrt(((shown - driven) ** 2).mean())
+    return {e: float((dist < e).mean()) for e in eps}
 
 
 def oracle_pairs(clips: list[Clip], n: int, seed: int, neg: Negatives) -> tuple[torch.Tensor, torch.Tensor]:
@@ -150,7 +169,11 @@ def main() -> None:
     print("silence:", json.dumps({k: round(v, 4) for k, v in silence_stats(everything, level, cfg.min_negative_shift).items()}))
     neg = Negatives(cfg.negative_other_clip_fraction, cfg.min_negative_shift, cfg.negative_silence_level)
     train, test = load_clips(FACE_DIR, MEL_INDEX, ("train",)), load_clips(FACE_DIR, MEL_INDEX, ("test",))
-    print(f"oracle expert (ground-truth mouth parameters + mel), negatives {neg}:")
+    for name, clips in (("train", train), ("test", test)):
+        shares = indistinguishable_negatives(clips, neg, (0.02, 0.05, 0.1))
+        print(f"{name} split, negatives {neg}: share within eps of their audio's mouth (accuracy bound): " + ", ".join(
+            f"eps {e}: {v:.4f} ({1 - v / 2:.3f})" for e, v in shares.items()))
+    print("oracle expert (ground-truth mouth parameters + mel, learned):")
     for epoch, tr, te in oracle_accuracy(train, test, neg, args.epochs, args.pairs):
         print(f"  epoch {epoch:3d}  train accuracy {tr:.3f}  test-speaker accuracy {te:.3f}")
     for expert in [None] + ([args.expert] if args.expert else []):
