@@ -56,14 +56,19 @@ def mouth_params(clip_id: str) -> np.ndarray:
     return np.stack([m["jaw_open"], m["lip_width"], m["lip_round"]], 1).astype(np.float32)
 
 
+def random_window(clips: list[Clip], rng: np.random.Generator) -> tuple[int, int]:
+    """(clip position, window start) drawn as lipforge.train.data.expert_batch draws them."""
+    ci = int(rng.integers(len(clips)))
+    return ci, int(rng.integers(clips[ci].n_windows))
+
+
 def indistinguishable_negatives(clips: list[Clip], neg: Negatives, eps: tuple[float, ...], n: int = 20000,
                                 seed: int = 0) -> dict[float, float]:
     """eps -> share of negatives whose shown 5-frame mouth parameters are within eps (RMS) of their audio's."""
     rng, mouth = np.random.default_rng(seed), {c.clip_id: mouth_params(c.clip_id) for c in clips}
     dist = np.empty(n)
     for b in range(n):
-        ci = int(rng.integers(len(clips)))
-        t = int(rng.integers(clips[ci].n_windows))
+        ci, t = random_window(clips, rng)
         cj, s = _negative_start(clips, ci, t, rng, neg)
         shown, driven = mouth[clips[ci].clip_id][t:t + 5], mouth[clips[cj].clip_id][s:s + 5]
         dist[b] = np.sqrt(((shown - driven) ** 2).mean())
@@ -75,8 +80,7 @@ def oracle_pairs(clips: list[Clip], n: int, seed: int, neg: Negatives) -> tuple[
     rng, mouth = np.random.default_rng(seed), {c.clip_id: mouth_params(c.clip_id) for c in clips}
     x, y = [], []
     for b in range(n):
-        ci = int(rng.integers(len(clips)))
-        t = int(rng.integers(clips[ci].n_windows))
+        ci, t = random_window(clips, rng)
         positive = b % 2 == 0
         cj, s = (ci, t) if positive else _negative_start(clips, ci, t, rng, neg)
         x.append(np.concatenate([mouth[clips[ci].clip_id][t:t + 5].ravel(), clips[cj].sync_mel(s).ravel() / 4]))
