@@ -33,7 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lipforge.mel import usable_frames  # noqa: E402
 from lipforge.params import load_params  # noqa: E402
-from lipforge.train.data import Clip, Negatives, _negative_start, is_silent, load_clips  # noqa: E402
+from lipforge.train.data import Clip, Negatives, _negative_start, is_silent, load_clips, random_window  # noqa: E402
 
 FACE_DIR, MEL_INDEX, CORPUS = Path("data/face_crop"), Path("data/mel/index.parquet"), Path("data/sample_corpus")
 
@@ -54,12 +54,6 @@ def silence_stats(clips: list[Clip], level: float, min_shift: int, n: int = 2000
 def mouth_params(clip_id: str) -> np.ndarray:
     m = json.loads((CORPUS / f"{clip_id}.gt.json").read_text())["mouth"]
     return np.stack([m["jaw_open"], m["lip_width"], m["lip_round"]], 1).astype(np.float32)
-
-
-def random_window(clips: list[Clip], rng: np.random.Generator) -> tuple[int, int]:
-    """(clip position, window start) drawn as lipforge.train.data.expert_batch draws them."""
-    ci = int(rng.integers(len(clips)))
-    return ci, int(rng.integers(clips[ci].n_windows))
 
 
 def indistinguishable_negatives(clips: list[Clip], neg: Negatives, eps: tuple[float, ...], n: int = 20000,

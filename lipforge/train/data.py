@@ -134,12 +134,17 @@ def _negative_start(clips: list[Clip], ci: int, t: int, rng: np.random.Generator
     return ci, int(rng.choice(same))
 
 
+def random_window(clips: list[Clip], rng: np.random.Generator) -> tuple[int, int]:
+    """(clip position, window start), uniform over clips, then over the clip's windows: how every batch draws."""
+    ci = int(rng.integers(len(clips)))
+    return ci, int(rng.integers(clips[ci].n_windows))
+
+
 def expert_batch(clips: list[Clip], rng: np.random.Generator, batch_size: int, neg: Negatives) -> dict[str, np.ndarray]:
     """Half in-sync, half off-sync (frames, mel) pairs: frames (B, 5, 3, H, W), mels (B, 1, 80, 16), label (B,)."""
     frames, mels, labels = [], [], []
     for b in range(batch_size):
-        ci = int(rng.integers(len(clips)))
-        t = int(rng.integers(clips[ci].n_windows))
+        ci, t = random_window(clips, rng)
         positive = b % 2 == 0
         cj, s = (ci, t) if positive else _negative_start(clips, ci, t, rng, neg)
         frames.append(clips[ci].window_frames(t))
@@ -183,9 +188,8 @@ def generator_batch(clips: list[Clip], rng: np.random.Generator, batch_size: int
     """
     gt, ref, mels, sync = [], [], [], []
     for _ in range(batch_size):
-        ci = int(rng.integers(len(clips)))
+        ci, t = random_window(clips, rng)
         clip = clips[ci]
-        t = int(rng.integers(clip.n_windows))
         gt.append(clip.window_frames(t))
         if silent_refs is not None:
             refs = silent_refs[clip.clip_id]
