@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lipforge.losses import cosine_similarity, sync_bce_loss
 from lipforge.params import load_params
 from lipforge.train import generator_loop as G
 from lipforge.train.artifacts import load_expert
 from lipforge.train.data import Negatives, SilentRefs, expert_batch, generator_batch, load_clips
-from lipforge.train.expert_loop import expert_inputs
-from models.experts import build_expert
+from lipforge.train.augment import WindowAugment
+from lipforge.train.expert_loop import build_trainable, train_step
+from lipforge.train.mouth_shape import standardizer
 from models.vgg import load_vgg19
 from stages.train_expert import arch_kwargs
 
@@ -40,19 +40,20 @@ def timed_steps(step, n: int) -> float:
 
 
 def bench_expert(params, name: str, clips, steps: int, device) -> float:
-    spec = params.train_expert.experts[name]
-    model = build_expert(spec.arch, **arch_kwargs(params, spec.arch)).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=params.train_expert.lr)
+    """The train_expert loop's own step (window augmentation and mouth-shape loss as in params)."""
+    cfg, spec = params.train_expert, params.train_expert.experts[name]
+    config = {"arch": spec.arch, "arch_kwargs": arch_kwargs(params, spec.arch),
+              "mouth_shape_weight": cfg.mouth_shape_weight}
+    net = build_trainable(config).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    augment = WindowAugment(**cfg.augment.model_dump())
+    shape_stats = standardizer([c.mouth_shapes for c in clips]) if cfg.mouth_shape_weight > 0 else None
     rng = np.random.default_rng(0)
-    bs = params.train_expert.batch_size
+    bs = cfg.batch_size
 
     def step():
-        faces, mels, label = expert_inputs(expert_batch(clips, rng, bs, Negatives()), device)
-        audio, video = model(faces, mels)
-        loss = sync_bce_loss(cosine_similarity(audio, video), label)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        batch = expert_batch(clips, rng, bs, Negatives(), mouth_shapes=shape_stats is not None)
+        train_step(net, opt, batch, device, augment, rng, cfg.mouth_shape_weight, shape_stats)
 
     return bs / timed_steps(step, steps)
 

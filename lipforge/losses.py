@@ -40,6 +40,16 @@ def sync_bce_loss(sim: torch.Tensor, label: torch.Tensor, eps: float = 1e-7) -> 
     return -(y * torch.log(s) + (1.0 - y) * torch.log(1.0 - s)).mean()
 
 
+def mouth_shape_loss(face_pred: torch.Tensor, audio_pred: torch.Tensor, face_target: torch.Tensor,
+                     audio_target: torch.Tensor) -> torch.Tensor:
+    """The experts' auxiliary loss (lipforge's, not a paper's; train_expert.mouth_shape_weight): each encoder
+    predicts the standardized mouth-shape descriptors of the frames it sees or hears,
+
+        L_shape = mean (face_pred - face_target)^2 + mean (audio_pred - audio_target)^2
+    """
+    return F.mse_loss(face_pred, face_target) + F.mse_loss(audio_pred, audio_target)
+
+
 def stabilized_sync_loss(x: torch.Tensor, y: torch.Tensor, d: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """Stabilized synchronization loss L_ss, eq. (3)-(4):
 

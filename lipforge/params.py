@@ -182,6 +182,7 @@ class TrainerParams(Section):
 class ExpertSpec(Section):
     arch: Literal["syncnet", "avsyncnet"]
     seed: int
+    steps: int | None = Field(default=None, ge=1)  # null: train_expert.steps
 
 
 class SyncNetArch(Section):
@@ -199,11 +200,22 @@ class AVSyncNetArch(Section):
     embed_dim: int = Field(default=128, ge=8)
 
 
+class ExpertAugmentParams(Section):
+    # One random similarity transform and light per training window, all 5 frames alike
+    # (lipforge/train/augment.py). Paper (Wav2Lip, AVSyncNet): none, on LRS2's thousands of speakers; on a
+    # corpus with few faces an expert without it reads those faces instead of the mouth (README, Expert).
+    flip: bool = True
+    max_shift: float = Field(default=0.05, ge=0, le=0.5)
+    max_zoom: float = Field(default=0.15, ge=0, lt=1)
+    brightness: float = Field(default=0.3, ge=0, lt=1)
+    colour: float = Field(default=0.15, ge=0, lt=1)
+
+
 class TrainExpertParams(Section):
     out_dir: str = "data/experts"
     # One train_expert@<name> stage each. `train` guides the generators; `eval` only scores them (LSE-D/C),
     # so a generator is never judged by its own teacher.
-    experts: dict[str, ExpertSpec] = {"train": ExpertSpec(arch="avsyncnet", seed=1),
+    experts: dict[str, ExpertSpec] = {"train": ExpertSpec(arch="avsyncnet", seed=1, steps=2000),
                                       "eval": ExpertSpec(arch="syncnet", seed=2)}
     syncnet: SyncNetArch = SyncNetArch()
     avsyncnet: AVSyncNetArch = AVSyncNetArch()
@@ -221,6 +233,10 @@ class TrainExpertParams(Section):
     negative_silence_level: float | None = -3.5
     eval_every: int = Field(default=200, ge=1)
     eval_windows: int = Field(default=512, ge=2)
+    augment: ExpertAugmentParams = ExpertAugmentParams()
+    # Weight of the auxiliary mouth-shape loss (lipforge.losses.mouth_shape_loss): both encoders also predict
+    # landmark-derived lip descriptors of their frames. Paper: 0 (BCE alone); 0 here turns it off.
+    mouth_shape_weight: float = Field(default=1.0, ge=0)
     # Gate on held-out (test) speakers: sync/off-sync accuracy at cosine similarity 0.5.
     min_test_accuracy: float = Field(default=0.9, ge=0, le=1)
 

@@ -87,11 +87,18 @@ class ImageEncoder(nn.Module):
                                   nn.ReLU(), nn.MaxPool2d(3, 2, 1))
         widths = [width * 2 ** i for i in range(len(layers))]
         self.stages, cout = make_stages(Bottleneck, width, widths, layers, (1, 2, 2, 2))
+        self.feature_dim = cout
         self.fc = nn.Linear(cout, embed_dim)
 
+    def features(self, x):
+        """(N, C) globally pooled features, before the projection."""
+        return self.stages(self.stem(x)).mean(dim=(2, 3))
+
+    def embed(self, features):
+        return F.normalize(F.relu(self.fc(features)), p=2, dim=1)
+
     def forward(self, x):
-        x = self.stages(self.stem(x)).mean(dim=(2, 3))
-        return F.normalize(F.relu(self.fc(x)), p=2, dim=1)
+        return self.embed(self.features(x))
 
 
 class AudioEncoder(nn.Module):
@@ -109,15 +116,23 @@ class AudioEncoder(nn.Module):
         channels = cout * -(-n_mels // 8)  # three stride-2 stages: ceil(n_mels / 8) frequency rows remain
         self.attention = nn.Sequential(nn.Conv1d(channels, 128, 1), nn.ReLU(), nn.BatchNorm1d(128),
                                        nn.Conv1d(128, channels, 1), nn.Softmax(dim=2))
+        self.feature_dim = 2 * channels
         self.fc = nn.Linear(2 * channels, embed_dim)
 
-    def forward(self, mels):
+    def features(self, mels):
+        """(N, 2 * C * F) attentive statistics (weighted mean and std over time), before the projection."""
         x = self.stages(self.stem(mels))
         x = x.flatten(1, 2)  # (N, C * F, T)
         w = self.attention(x)
         mu = (x * w).sum(dim=2)
         sigma = ((x * x * w).sum(dim=2) - mu * mu).clamp(min=1e-5).sqrt()
-        return F.normalize(F.relu(self.fc(torch.cat([mu, sigma], dim=1))), p=2, dim=1)
+        return torch.cat([mu, sigma], dim=1)
+
+    def embed(self, features):
+        return F.normalize(F.relu(self.fc(features)), p=2, dim=1)
+
+    def forward(self, mels):
+        return self.embed(self.features(mels))
 
 
 class AVSyncNet(nn.Module):

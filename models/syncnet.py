@@ -13,14 +13,23 @@ from models.wav2lip import ConvBlock, scaled, wav2lip_audio_encoder
 
 
 class NormalizedEmbedding(nn.Module):
-    """Runs `body` (ending in a ReLU'd 1x1 projection) and returns the flattened, L2-normalised output."""
+    """Runs `body` (a Sequential ending in a ReLU'd 1x1 projection of a 1x1 map) and returns the flattened,
+    L2-normalised output; `features` stops before the projection."""
 
-    def __init__(self, body: nn.Module):
+    def __init__(self, body: nn.Sequential, feature_dim: int):
         super().__init__()
         self.body = body
+        self.feature_dim = feature_dim
+
+    def features(self, x):
+        """(N, C) features before the closing 1x1 projection."""
+        return self.body[:-1](x).flatten(1)
+
+    def embed(self, features):
+        return F.normalize(self.body[-1](features[:, :, None, None]).flatten(1), p=2, dim=1)
 
     def forward(self, x):
-        return F.normalize(self.body(x).flatten(1), p=2, dim=1)
+        return self.embed(self.features(x))
 
 
 class SyncNet(nn.Module):
@@ -47,8 +56,8 @@ class SyncNet(nn.Module):
             ConvBlock(c(512), c(512), 3, 1, 0),
             ConvBlock(c(512), embed_dim, 1, 1, 0),
         )
-        self.face_encoder = NormalizedEmbedding(face)
-        self.audio_encoder = NormalizedEmbedding(wav2lip_audio_encoder(width, embed_dim, n_res_last=2))
+        self.face_encoder = NormalizedEmbedding(face, c(512))
+        self.audio_encoder = NormalizedEmbedding(wav2lip_audio_encoder(width, embed_dim, n_res_last=2), c(512))
 
     def encode_face(self, faces):
         """(B, 15, H/2, W) -> (B, embed_dim), non-negative and unit norm."""

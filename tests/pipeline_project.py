@@ -25,6 +25,8 @@ def tiny_training(p: dict) -> None:
     """Minutes, not quality: a few steps of small networks, checkpoints every 2 steps."""
     p["trainer"].update(log_every=1, checkpoint_every=2)
     p["train_expert"].update(steps=4, batch_size=8, eval_every=2, eval_windows=16)
+    for spec in p["train_expert"]["experts"].values():
+        spec["steps"] = None  # every expert takes train_expert.steps
     p["generator"].update(stabilized_width=4, wav2lip_width=0.125, discriminator_width=4)
     p["perceptual"].update(layers=["relu1_1", "relu2_1"], layer_weights=[0.5, 1.0])
     p["silent_refs"]["optim"].update(steps=2, batch_size=2)

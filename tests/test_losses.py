@@ -9,6 +9,7 @@ from lipforge.losses import (
     cosine_similarity,
     gan_discriminator_loss,
     gan_generator_loss,
+    mouth_shape_loss,
     perceptual_loss,
     pixel_l1_loss,
     stabilized_sync_loss,
@@ -222,3 +223,10 @@ def test_gan_losses_known_logits():
     assert gan_generator_loss(t(-1.0)).item() == pytest.approx(1.3132617, rel=1e-6)
     # means, then summed: real (2, 2) and fake (-1, -1, -1) of different sizes give the same value
     assert gan_discriminator_loss(t(2.0, 2.0), t(-1.0, -1.0, -1.0)).item() == pytest.approx(0.4401897, rel=1e-6)
+
+
+def test_mouth_shape_loss_hand_value():
+    face_pred, face_target = torch.tensor([[1.0, 2.0]]), torch.tensor([[0.0, 0.0]])   # mse (1 + 4) / 2 = 2.5
+    audio_pred, audio_target = torch.tensor([[1.0, 1.0]]), torch.tensor([[1.0, 3.0]])  # mse (0 + 4) / 2 = 2
+    assert float(mouth_shape_loss(face_pred, audio_pred, face_target, audio_target)) == pytest.approx(4.5)
+    assert float(mouth_shape_loss(face_target, audio_target, face_target, audio_target)) == 0.0

@@ -5,7 +5,7 @@ from torch import nn
 
 from lipforge.hashing import file_sha256
 from models.avsyncnet import AVSyncNet
-from models.experts import build_expert, lower_half
+from models.experts import ExpertWithMouthHeads, build_expert, lower_half
 from models.stabilized import StabilizedDiscriminator, StabilizedGenerator
 from models.syncnet import SyncNet
 from models.vgg import VGG19Features, load_vgg19
@@ -41,6 +41,24 @@ def test_expert_embeddings(make, size):
     torch.testing.assert_close(face, net.encode_face(faces))
     cos = (audio * face).sum(1)
     assert ((cos >= 0) & (cos <= 1 + 1e-6)).all()
+
+
+@pytest.mark.parametrize("make", [lambda: SyncNet(width=0.125, embed_dim=64), small_avsyncnet],
+                         ids=["syncnet", "avsyncnet"])
+def test_mouth_heads_read_the_features_the_embeddings_are_projected_from(make):
+    expert = make().eval()
+    net = ExpertWithMouthHeads(expert, n_frames=5, n_descriptors=3).eval()
+    faces, mels = torch.rand(3, 15, 48, 96), torch.randn(3, 1, 80, 16)
+    with torch.no_grad():
+        audio, face, audio_shape, face_shape = net(faces, mels)
+        plain_audio, plain_face = expert(faces, mels)
+        fa, fv = expert.audio_encoder.features(mels), expert.face_encoder.features(faces)
+    torch.testing.assert_close(audio, plain_audio)
+    torch.testing.assert_close(face, plain_face)
+    assert fa.shape == (3, expert.audio_encoder.feature_dim) and fv.shape == (3, expert.face_encoder.feature_dim)
+    assert audio_shape.shape == face_shape.shape == (3, 5, 3)
+    torch.testing.assert_close(face_shape, net.face_head(fv).view(3, 5, 3))
+    assert set(expert.state_dict()) == {k[len("expert."):] for k in net.state_dict() if k.startswith("expert.")}
 
 
 def test_build_expert():

@@ -42,6 +42,20 @@ def test_expert_batch_pairs_positives_with_their_own_audio_and_negatives_elsewhe
             assert not same_clip or abs(mel_start - mel_start_index(t)) >= mel_start_index(5)
 
 
+def test_expert_batch_carries_the_mouth_shapes_of_the_shown_and_the_heard_frames(tmp_path):
+    clips = [_clip(tmp_path, "a", 40, 0), _clip(tmp_path, "b", 40, 100)]
+    for clip, offset in zip(clips, (0, 100)):  # descriptor = frame index + clip offset, as the pixels
+        clip.__dict__["mouth_shapes"] = np.repeat(np.arange(40, dtype=np.float32)[:, None] + offset, 3, axis=1)
+    batch = expert_batch(clips, np.random.default_rng(1), 32, Negatives(0.5, 5), mouth_shapes=True)
+    assert batch["video_mouth"].shape == batch["audio_mouth"].shape == (32, 5, 3)
+    for frames, mel, video, audio in zip(batch["frames"], batch["mels"], batch["video_mouth"], batch["audio_mouth"]):
+        np.testing.assert_allclose(video[:, 0], np.round(frames[:, 0, 0, 0] * 255))
+        clip_offset, mel_start = divmod(int(mel[0, 0, 0]), 1000)
+        heard = [t for t in range(36) if mel_start_index(t) == mel_start]  # the audio's own window start
+        np.testing.assert_allclose(audio[:, 0], np.arange(heard[0], heard[0] + 5) + clip_offset)
+    assert "video_mouth" not in expert_batch(clips, np.random.default_rng(1), 4, Negatives(0.5, 5))
+
+
 def test_a_silent_window_never_gets_silent_audio_as_its_negative(tmp_path):
     # Clip with speech (level 0) only in mel columns 40..79; everything else digital silence (-4).
     clip = _clip(tmp_path, "a", 40, 0)

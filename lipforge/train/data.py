@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lipforge.face.clipmeta import read_clip_meta
 from lipforge.face.framestore import FrameStore
 from lipforge.mel import SYNC_MEL_STEP, mel_start_index, usable_frames
 from lipforge.stage import StageError
+from lipforge.train.mouth_shape import mouth_shape
 
 WINDOW = 5  # frames per window (Wav2Lip's syncnet_T)
 
@@ -28,6 +30,7 @@ class Clip:
     frames: FrameStore          # (T, H, W, 3) uint8
     mel: np.ndarray             # (num_mels, M) float32
     n_windows: int              # valid window starts are 0 .. n_windows-1
+    meta_path: Path | None = None  # face_crop's per-clip landmarks (.npz)
 
     def window_frames(self, start: int) -> np.ndarray:
         return self.frames.read_window(start, WINDOW)
@@ -46,6 +49,13 @@ class Clip:
         """(n_windows,) mean normalised mel level of each window's expert audio, computed once per clip
         (negative sampling tests every candidate window for silence)."""
         return np.array([self.sync_mel(s).mean() for s in range(self.n_windows)], dtype=np.float32)
+
+    @cached_property
+    def mouth_shapes(self) -> np.ndarray:
+        """(T, 3) per-frame mouth-shape descriptors from the crop landmarks (lipforge.train.mouth_shape)."""
+        if self.meta_path is None:
+            raise StageError(f"clip {self.clip_id} has no face_crop landmarks file; re-run `dvc repro face_crop`")
+        return mouth_shape(read_clip_meta(self.meta_path)["landmarks_crop"])
 
 
 def count_windows(n_frames: int, n_mel: int) -> int:
@@ -70,7 +80,7 @@ def load_clips(face_dir: str | Path, mel_index: str | Path, splits: tuple[str, .
         frames = FrameStore.open(face_dir / row.frames_path)
         n = count_windows(len(frames), mel.shape[1])
         if n > 0:
-            clips.append(Clip(row.clip_id, frames, mel, n))
+            clips.append(Clip(row.clip_id, frames, mel, n, face_dir / row.meta_path))
     if not clips:
         raise StageError(f"no clips of split(s) {', '.join(splits)} with a full 5-frame window in "
                          f"{face_dir / 'index.parquet'}; check the manifest split and the face_crop rejects")
@@ -140,9 +150,12 @@ def random_window(clips: list[Clip], rng: np.random.Generator) -> tuple[int, int
     return ci, int(rng.integers(clips[ci].n_windows))
 
 
-def expert_batch(clips: list[Clip], rng: np.random.Generator, batch_size: int, neg: Negatives) -> dict[str, np.ndarray]:
-    """Half in-sync, half off-sync (frames, mel) pairs: frames (B, 5, 3, H, W), mels (B, 1, 80, 16), label (B,)."""
-    frames, mels, labels = [], [], []
+def expert_batch(clips: list[Clip], rng: np.random.Generator, batch_size: int, neg: Negatives,
+                 mouth_shapes: bool = False) -> dict[str, np.ndarray]:
+    """Half in-sync, half off-sync (frames, mel) pairs: frames (B, 5, 3, H, W), mels (B, 1, 80, 16), label (B,).
+    With `mouth_shapes`, also the mouth-shape descriptors (B, 5, 3) of the shown frames (`video_mouth`) and of
+    the frames the audio belongs to (`audio_mouth`)."""
+    frames, mels, labels, video_mouth, audio_mouth = [], [], [], [], []
     for b in range(batch_size):
         ci, t = random_window(clips, rng)
         positive = b % 2 == 0
@@ -150,8 +163,14 @@ def expert_batch(clips: list[Clip], rng: np.random.Generator, batch_size: int, n
         frames.append(clips[ci].window_frames(t))
         mels.append(clips[cj].sync_mel(s))
         labels.append(1.0 if positive else 0.0)
-    return {"frames": to_float(np.stack(frames)), "mels": np.stack(mels)[:, None].astype(np.float32),
-            "label": np.asarray(labels, dtype=np.float32)}
+        if mouth_shapes:
+            video_mouth.append(clips[ci].mouth_shapes[t:t + WINDOW])
+            audio_mouth.append(clips[cj].mouth_shapes[s:s + WINDOW])
+    batch = {"frames": to_float(np.stack(frames)), "mels": np.stack(mels)[:, None].astype(np.float32),
+             "label": np.asarray(labels, dtype=np.float32)}
+    if mouth_shapes:
+        batch.update(video_mouth=np.stack(video_mouth), audio_mouth=np.stack(audio_mouth))
+    return batch
 
 
 def fixed_expert_set(clips: list[Clip], n: int, seed: int, neg: Negatives) -> dict:

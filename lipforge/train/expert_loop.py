@@ -7,11 +7,13 @@ import time
 import numpy as np
 import torch
 
-from lipforge.losses import cosine_similarity, sync_bce_loss
+from lipforge.losses import cosine_similarity, mouth_shape_loss, sync_bce_loss
 from lipforge.metrics.ranking import roc_auc
 from lipforge.train import runner
-from lipforge.train.data import Negatives, expert_batch, fixed_expert_set, load_clips
-from models.experts import build_expert, lower_half
+from lipforge.train.augment import WindowAugment, augment_windows
+from lipforge.train.data import WINDOW, Negatives, expert_batch, fixed_expert_set, load_clips
+from lipforge.train.mouth_shape import N_DESCRIPTORS, standardizer
+from models.experts import ExpertWithMouthHeads, build_expert, lower_half
 
 
 def expert_inputs(batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -37,21 +39,60 @@ def score_pairs(model: torch.nn.Module, batch: dict, device: torch.device, chunk
             "auc": roc_auc(sim.cpu().numpy(), label.cpu().numpy())}
 
 
+def build_trainable(config: dict) -> torch.nn.Module:
+    """The module that trains: the expert, wrapped with the mouth-shape heads when their loss is on."""
+    expert = build_expert(config["arch"], **config["arch_kwargs"])
+    return ExpertWithMouthHeads(expert, WINDOW, N_DESCRIPTORS) if config["mouth_shape_weight"] > 0 else expert
+
+
+def train_step(net: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: dict, device: torch.device,
+               augment: WindowAugment, aug_rng: np.random.Generator, shape_weight: float,
+               shape_stats: tuple[np.ndarray, np.ndarray] | None) -> tuple[float, float, float]:
+    """One optimizer step on a batch: sync BCE on the (augmented) windows, plus `shape_weight` x the mouth-shape
+    loss when `shape_stats` (the descriptors' training mean and std) are given. -> (sync BCE, accuracy, shape loss)."""
+    faces, mels, label = expert_inputs(batch, device)
+    faces = augment_windows(faces, aug_rng, augment)
+    if shape_stats is not None:
+        mean, std = shape_stats
+        standardized = lambda x: torch.from_numpy((x - mean) / std).to(device)
+        audio, video, audio_shape, face_shape = net(faces, mels)
+        shape_loss = mouth_shape_loss(face_shape, audio_shape, standardized(batch["video_mouth"]),
+                                      standardized(batch["audio_mouth"]))
+    else:
+        audio, video = net(faces, mels)
+        shape_loss = torch.zeros((), device=device)
+    sim = cosine_similarity(audio, video)
+    sync_loss = sync_bce_loss(sim, label)
+    loss = sync_loss + shape_weight * shape_loss
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return sync_loss.item(), ((sim > 0.5).float() == label).float().mean().item(), shape_loss.item()
+
+
+def trained_expert(net: torch.nn.Module) -> torch.nn.Module:
+    """The expert inside the (possibly DDP-wrapped, possibly mouth-head-wrapped) training module."""
+    net = runner.unwrap(net)
+    return net.expert if isinstance(net, ExpertWithMouthHeads) else net
+
+
 def train_expert_loop(config: dict) -> None:
     device, rank, world = runner.setup_worker(config)
     torch.manual_seed(config["seed"])
-    model = build_expert(config["arch"], **config["arch_kwargs"]).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"])
+    shape_weight = config["mouth_shape_weight"]
+    net = build_trainable(config).to(device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=config["lr"])
     state = runner.restore()
     start, history, seconds, resumed = 0, [], 0.0, []
     if state is not None:
-        model.load_state_dict(state["model"])
+        net.load_state_dict(state["net"])
         optimizer.load_state_dict(state["optimizer"])
         start, history, seconds = state["step"], state["history"], state["train_seconds"]
         resumed = state["resumed_from"] + [start]
-    model = runner.prepare(model)
+    net = runner.prepare(net)
 
     train = load_clips(config["face_dir"], config["mel_index"], ("train",))
+    shape_stats = standardizer([clip.mouth_shapes for clip in train]) if shape_weight > 0 else None
     negatives = Negatives(config["negative_other_clip_fraction"], config["min_negative_shift"],
                           config["negative_silence_level"])
     heldout = {}
@@ -61,39 +102,37 @@ def train_expert_loop(config: dict) -> None:
         except Exception:  # noqa: BLE001 - a corpus without this split simply has no held-out score
             continue
         heldout[split] = fixed_expert_set(clips, config["eval_windows"], config["seed"] + 1, negatives)
+    augment = WindowAugment(**config["augment"])
     per_worker = max(2, config["batch_size"] // world)
     running = []
     for step in range(start, config["steps"]):
         t0 = time.perf_counter()
         rng = np.random.default_rng([config["seed"], rank, step])
-        batch = expert_batch(train, rng, per_worker, negatives)
-        faces, mels, label = expert_inputs(batch, device)
-        audio, video = model(faces, mels)
-        sim = cosine_similarity(audio, video)
-        loss = sync_bce_loss(sim, label)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        batch = expert_batch(train, rng, per_worker, negatives, mouth_shapes=shape_stats is not None)
+        losses = train_step(net, optimizer, batch, device, augment, np.random.default_rng([config["seed"], rank, step, 1]),
+                            shape_weight, shape_stats)
         seconds += time.perf_counter() - t0
-        running.append((loss.item(), ((sim > 0.5).float() == label).float().mean().item()))
+        running.append(losses)
 
         done = step + 1
         row = None
         if done % config["log_every"] == 0 or done == config["steps"]:
-            row = {"step": done, "train_loss": float(np.mean([r[0] for r in running])),
+            row = {"step": done, "train_loss": float(np.mean([r[0] for r in running])),  # the sync BCE
                    "train_accuracy": float(np.mean([r[1] for r in running])),
+                   "train_mouth_shape_loss": float(np.mean([r[2] for r in running])),
                    "samples_per_s": done * config["batch_size"] / max(seconds, 1e-9)}
             running = []
         if done % config["eval_every"] == 0 or done == config["steps"]:
             row = row or {"step": done}
             for split, pairs in heldout.items():
-                scores = score_pairs(model, pairs, device)
+                scores = score_pairs(trained_expert(net), pairs, device)
                 row.update({f"{split}_{k}": v for k, v in scores.items()})
         if row is not None:
             history.append(row)
         if done % config["checkpoint_every"] == 0 or done == config["steps"]:
-            state = {"step": done, "model": runner.unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
+            state = {"step": done, "model": trained_expert(net).state_dict(), "net": runner.unwrap(net).state_dict(),
+                     "optimizer": optimizer.state_dict(),
                      "history": history, "train_seconds": seconds, "resumed_from": resumed}
-            runner.report({"step": done, "loss": loss.item()}, state, rank)
+            runner.report({"step": done, "loss": losses[0]}, state, rank)
             if runner.interrupt_requested(done):
                 raise SystemExit(f"stopped after step {done} (LIPFORGE_STOP_AFTER_STEP)")
