@@ -1,5 +1,6 @@
 """Lip-sync expert training (one Ray Train worker's loop): Wav2Lip's recipe, BCE on the cosine similarity
-of lower-half-face and mel embeddings, half the pairs in sync and half shifted."""
+of lower-half-face and mel embeddings, half the pairs in sync and half shifted; plus lipforge's two additions
+for corpora with few faces (both params): per-window augmentation and the auxiliary mouth-shape loss."""
 from __future__ import annotations
 
 import time
