@@ -44,12 +44,10 @@ class MouthParamsEncoder(nn.Module):
         return F.normalize(F.relu(self.mlp(params.flatten(1))), p=2, dim=1)
 
 
-def with_ground_truth_mouths(clips):
-    """expert_batch's `mouth_shapes` channel carries, per pair, the shown frames' and the heard frames'
-    descriptors; here it carries their ground-truth mouth parameters instead of the landmark ratios."""
-    for clip in clips:
-        clip.__dict__["mouth_shapes"] = mouth_params(clip.clip_id)
-    return clips
+def ground_truth_mouths(clips) -> dict[str, np.ndarray]:
+    """clip id -> per-frame ground-truth mouth parameters: expert_batch's `mouth_shapes` channel then carries,
+    per pair, those of the shown frames and of the heard frames instead of the landmark ratios."""
+    return {clip.clip_id: mouth_params(clip.clip_id) for clip in clips}
 
 
 def embeddings(side: str, learned: nn.Module, perfect: nn.Module, batch: dict, augment, rng):
@@ -62,7 +60,7 @@ def embeddings(side: str, learned: nn.Module, perfect: nn.Module, batch: dict, a
     return perfect(torch.from_numpy(batch["audio_mouth"])), learned(faces), label
 
 
-def run_side(side: str, params, train, test_pairs, steps: int) -> None:
+def run_side(side: str, params, train, train_mouths, test_pairs, steps: int) -> None:
     cfg = params.train_expert
     expert = build_expert("avsyncnet", **arch_kwargs(params, "avsyncnet"))
     learned = expert.audio_encoder if side == "audio" else expert.face_encoder
@@ -74,7 +72,7 @@ def run_side(side: str, params, train, test_pairs, steps: int) -> None:
     train_correct = []
     for step in range(steps):
         rng = np.random.default_rng([1, step])
-        batch = expert_batch(train, rng, cfg.batch_size, negatives, mouth_shapes=True)
+        batch = expert_batch(train, rng, cfg.batch_size, negatives, mouth_shapes=train_mouths)
         a, v, label = embeddings(side, learned, perfect, batch, augment, rng)
         sim = cosine_similarity(a, v)
         loss = sync_bce_loss(sim, label)
@@ -104,12 +102,12 @@ def main() -> None:
     params = load_params()
     cfg = params.train_expert
     negatives = Negatives(cfg.negative_other_clip_fraction, cfg.min_negative_shift, cfg.negative_silence_level)
-    train = with_ground_truth_mouths(load_clips(FACE_DIR, MEL_INDEX, ("train",)))
-    test = with_ground_truth_mouths(load_clips(FACE_DIR, MEL_INDEX, ("test",)))
-    test_pairs = expert_batch(test, np.random.default_rng(2), 512, negatives, mouth_shapes=True)
+    train = load_clips(FACE_DIR, MEL_INDEX, ("train",))
+    test = load_clips(FACE_DIR, MEL_INDEX, ("test",))
+    test_pairs = expert_batch(test, np.random.default_rng(2), 512, negatives, mouth_shapes=ground_truth_mouths(test))
     print(f"{len(train)} train clips, {len(test)} test clips; {args.steps} steps of {cfg.batch_size} pairs per side")
     for side in (["audio", "image"] if args.side == "both" else [args.side]):
-        run_side(side, params, train, test_pairs, args.steps)
+        run_side(side, params, train, ground_truth_mouths(train), test_pairs, args.steps)
 
 
 if __name__ == "__main__":

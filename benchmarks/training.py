@@ -23,8 +23,7 @@ from lipforge.train import generator_loop as G
 from lipforge.train.artifacts import load_expert
 from lipforge.train.data import Negatives, SilentRefs, expert_batch, generator_batch, load_clips
 from lipforge.train.augment import WindowAugment
-from lipforge.train.expert_loop import build_trainable, train_step
-from lipforge.train.mouth_shape import standardizer
+from lipforge.train.expert_loop import build_trainable, mouth_shape_targets, train_step
 from models.vgg import load_vgg19
 from stages.train_expert import arch_kwargs
 
@@ -47,13 +46,13 @@ def bench_expert(params, name: str, clips, steps: int, device) -> float:
     net = build_trainable(config).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     augment = WindowAugment(**cfg.augment.model_dump())
-    shape_stats = standardizer([c.mouth_shapes for c in clips]) if cfg.mouth_shape_weight > 0 else None
+    shape_targets = mouth_shape_targets(clips) if cfg.mouth_shape_weight > 0 else None
     rng = np.random.default_rng(0)
     bs = cfg.batch_size
 
     def step():
-        batch = expert_batch(clips, rng, bs, Negatives(), mouth_shapes=shape_stats is not None)
-        train_step(net, opt, batch, device, augment, rng, cfg.mouth_shape_weight, shape_stats)
+        batch = expert_batch(clips, rng, bs, Negatives(), mouth_shapes=shape_targets)
+        train_step(net, opt, batch, device, augment, rng, cfg.mouth_shape_weight)
 
     return bs / timed_steps(step, steps)
 

@@ -44,9 +44,10 @@ def test_expert_batch_pairs_positives_with_their_own_audio_and_negatives_elsewhe
 
 def test_expert_batch_carries_the_mouth_shapes_of_the_shown_and_the_heard_frames(tmp_path):
     clips = [_clip(tmp_path, "a", 40, 0), _clip(tmp_path, "b", 40, 100)]
-    for clip, offset in zip(clips, (0, 100)):  # descriptor = frame index + clip offset, as the pixels
-        clip.__dict__["mouth_shapes"] = np.repeat(np.arange(40, dtype=np.float32)[:, None] + offset, 3, axis=1)
-    batch = expert_batch(clips, np.random.default_rng(1), 32, Negatives(0.5, 5), mouth_shapes=True)
+    # descriptor = frame index + clip offset, as the pixels
+    shapes = {clip.clip_id: np.repeat(np.arange(40, dtype=np.float32)[:, None] + offset, 3, axis=1)
+              for clip, offset in zip(clips, (0, 100))}
+    batch = expert_batch(clips, np.random.default_rng(1), 32, Negatives(0.5, 5), mouth_shapes=shapes)
     assert batch["video_mouth"].shape == batch["audio_mouth"].shape == (32, 5, 3)
     for frames, mel, video, audio in zip(batch["frames"], batch["mels"], batch["video_mouth"], batch["audio_mouth"]):
         np.testing.assert_allclose(video[:, 0], np.round(frames[:, 0, 0, 0] * 255))

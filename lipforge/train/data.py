@@ -55,7 +55,11 @@ class Clip:
         """(T, 3) per-frame mouth-shape descriptors from the crop landmarks (lipforge.train.mouth_shape)."""
         if self.meta_path is None:
             raise StageError(f"clip {self.clip_id} has no face_crop landmarks file; re-run `dvc repro face_crop`")
-        return mouth_shape(read_clip_meta(self.meta_path)["landmarks_crop"])
+        try:
+            return mouth_shape(read_clip_meta(self.meta_path)["landmarks_crop"])
+        except ValueError as e:
+            raise StageError(f"clip {self.clip_id}: bad landmarks in {self.meta_path}: {e}; re-run "
+                             "`dvc repro face_crop`, or drop the clip from the manifest") from e
 
 
 def count_windows(n_frames: int, n_mel: int) -> int:
@@ -151,10 +155,10 @@ def random_window(clips: list[Clip], rng: np.random.Generator) -> tuple[int, int
 
 
 def expert_batch(clips: list[Clip], rng: np.random.Generator, batch_size: int, neg: Negatives,
-                 mouth_shapes: bool = False) -> dict[str, np.ndarray]:
+                 mouth_shapes: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Half in-sync, half off-sync (frames, mel) pairs: frames (B, 5, 3, H, W), mels (B, 1, 80, 16), label (B,).
-    With `mouth_shapes`, also the mouth-shape descriptors (B, 5, 3) of the shown frames (`video_mouth`) and of
-    the frames the audio belongs to (`audio_mouth`)."""
+    With `mouth_shapes` (clip id -> (T, k) per-frame descriptors), also the descriptors (B, 5, k) of the shown
+    frames (`video_mouth`) and of the frames the audio belongs to (`audio_mouth`)."""
     frames, mels, labels, video_mouth, audio_mouth = [], [], [], [], []
     for b in range(batch_size):
         ci, t = random_window(clips, rng)
@@ -163,12 +167,12 @@ def expert_batch(clips: list[Clip], rng: np.random.Generator, batch_size: int, n
         frames.append(clips[ci].window_frames(t))
         mels.append(clips[cj].sync_mel(s))
         labels.append(1.0 if positive else 0.0)
-        if mouth_shapes:
-            video_mouth.append(clips[ci].mouth_shapes[t:t + WINDOW])
-            audio_mouth.append(clips[cj].mouth_shapes[s:s + WINDOW])
+        if mouth_shapes is not None:
+            video_mouth.append(mouth_shapes[clips[ci].clip_id][t:t + WINDOW])
+            audio_mouth.append(mouth_shapes[clips[cj].clip_id][s:s + WINDOW])
     batch = {"frames": to_float(np.stack(frames)), "mels": np.stack(mels)[:, None].astype(np.float32),
              "label": np.asarray(labels, dtype=np.float32)}
-    if mouth_shapes:
+    if mouth_shapes is not None:
         batch.update(video_mouth=np.stack(video_mouth), audio_mouth=np.stack(audio_mouth))
     return batch
 

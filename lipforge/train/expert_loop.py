@@ -46,19 +46,24 @@ def build_trainable(config: dict) -> torch.nn.Module:
     return ExpertWithMouthHeads(expert, WINDOW, N_DESCRIPTORS) if config["mouth_shape_weight"] > 0 else expert
 
 
+def mouth_shape_targets(clips: list) -> dict[str, np.ndarray]:
+    """clip id -> (T, 3) mouth-shape descriptors standardized with the statistics of these (the training) clips,
+    computed once for the whole run."""
+    mean, std = standardizer([clip.mouth_shapes for clip in clips])
+    return {clip.clip_id: (clip.mouth_shapes - mean) / std for clip in clips}
+
+
 def train_step(net: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: dict, device: torch.device,
-               augment: WindowAugment, aug_rng: np.random.Generator, shape_weight: float,
-               shape_stats: tuple[np.ndarray, np.ndarray] | None) -> tuple[float, float, float]:
+               augment: WindowAugment, aug_rng: np.random.Generator, shape_weight: float) -> tuple[float, float, float]:
     """One optimizer step on a batch: sync BCE on the (augmented) windows, plus `shape_weight` x the mouth-shape
-    loss when `shape_stats` (the descriptors' training mean and std) are given. -> (sync BCE, accuracy, shape loss)."""
+    loss when the batch carries mouth-shape targets (`video_mouth`, `audio_mouth`; `net` then has the heads).
+    -> (sync BCE, accuracy, shape loss)."""
     faces, mels, label = expert_inputs(batch, device)
     faces = augment_windows(faces, aug_rng, augment)
-    if shape_stats is not None:
-        mean, std = shape_stats
-        standardized = lambda x: torch.from_numpy((x - mean) / std).to(device)
+    if "video_mouth" in batch:
         audio, video, audio_shape, face_shape = net(faces, mels)
-        shape_loss = mouth_shape_loss(face_shape, audio_shape, standardized(batch["video_mouth"]),
-                                      standardized(batch["audio_mouth"]))
+        shape_loss = mouth_shape_loss(face_shape, audio_shape, torch.from_numpy(batch["video_mouth"]).to(device),
+                                      torch.from_numpy(batch["audio_mouth"]).to(device))
     else:
         audio, video = net(faces, mels)
         shape_loss = torch.zeros((), device=device)
@@ -77,6 +82,14 @@ def trained_expert(net: torch.nn.Module) -> torch.nn.Module:
     return net.expert if isinstance(net, ExpertWithMouthHeads) else net
 
 
+
+def expert_from_checkpoint(config: dict, state: dict) -> torch.nn.Module:
+    """The bare expert (mouth-shape heads dropped) from a checkpoint of this loop."""
+    net = build_trainable(config)
+    net.load_state_dict(state["net"])
+    return trained_expert(net)
+
+
 def train_expert_loop(config: dict) -> None:
     device, rank, world = runner.setup_worker(config)
     torch.manual_seed(config["seed"])
@@ -93,7 +106,7 @@ def train_expert_loop(config: dict) -> None:
     net = runner.prepare(net)
 
     train = load_clips(config["face_dir"], config["mel_index"], ("train",))
-    shape_stats = standardizer([clip.mouth_shapes for clip in train]) if shape_weight > 0 else None
+    shape_targets = mouth_shape_targets(train) if shape_weight > 0 else None
     negatives = Negatives(config["negative_other_clip_fraction"], config["min_negative_shift"],
                           config["negative_silence_level"])
     heldout = {}
@@ -109,9 +122,9 @@ def train_expert_loop(config: dict) -> None:
     for step in range(start, config["steps"]):
         t0 = time.perf_counter()
         rng = np.random.default_rng([config["seed"], rank, step])
-        batch = expert_batch(train, rng, per_worker, negatives, mouth_shapes=shape_stats is not None)
+        batch = expert_batch(train, rng, per_worker, negatives, mouth_shapes=shape_targets)
         losses = train_step(net, optimizer, batch, device, augment, np.random.default_rng([config["seed"], rank, step, 1]),
-                            shape_weight, shape_stats)
+                            shape_weight)
         seconds += time.perf_counter() - t0
         running.append(losses)
 
@@ -131,7 +144,7 @@ def train_expert_loop(config: dict) -> None:
         if row is not None:
             history.append(row)
         if done % config["checkpoint_every"] == 0 or done == config["steps"]:
-            state = {"step": done, "model": trained_expert(net).state_dict(), "net": runner.unwrap(net).state_dict(),
+            state = {"step": done, "net": runner.unwrap(net).state_dict(),
                      "optimizer": optimizer.state_dict(),
                      "history": history, "train_seconds": seconds, "resumed_from": resumed}
             runner.report({"step": done, "loss": losses[0]}, state, rank)

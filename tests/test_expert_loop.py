@@ -1,0 +1,53 @@
+"""The expert loop's pieces that are not the step itself: mouth-shape targets and the saved expert."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from lipforge.face.clipmeta import ARRAYS, save_npz_deterministic
+from lipforge.face.framestore import FrameStore, write_frames
+from lipforge.stage import StageError
+from lipforge.train.data import Clip
+from lipforge.train.expert_loop import build_trainable, expert_from_checkpoint, mouth_shape_targets
+from models.experts import ExpertWithMouthHeads
+
+SMALL = {"arch": "syncnet", "arch_kwargs": {"width": 0.125, "embed_dim": 16}}
+
+
+def test_mouth_shape_targets_are_standardized_over_all_training_frames():
+    clips = [SimpleNamespace(clip_id="a", mouth_shapes=np.array([[0.0, 1.0, 2.0], [2.0, 1.0, 4.0]], np.float32)),
+             SimpleNamespace(clip_id="b", mouth_shapes=np.array([[4.0, 1.0, 6.0]], np.float32))]
+    targets = mouth_shape_targets(clips)
+    # column 0: mean 2, std sqrt(8/3); column 1 is constant: std floored at 1e-6, so all zeros
+    np.testing.assert_allclose(targets["a"][:, 0], [-2 / np.sqrt(8 / 3), 0.0], rtol=1e-6)
+    np.testing.assert_allclose(targets["b"][:, 0], [2 / np.sqrt(8 / 3)], rtol=1e-6)
+    np.testing.assert_allclose(targets["a"][:, 1], [0.0, 0.0])
+    pooled = np.concatenate([targets["a"], targets["b"]])
+    np.testing.assert_allclose(pooled[:, [0, 2]].mean(axis=0), 0.0, atol=1e-6)
+    np.testing.assert_allclose(pooled[:, [0, 2]].std(axis=0), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape_weight", [0.0, 1.0])
+def test_the_saved_expert_is_the_trained_one_without_the_mouth_heads(shape_weight):
+    config = {**SMALL, "mouth_shape_weight": shape_weight}
+    torch.manual_seed(0)
+    net = build_trainable(config)
+    assert isinstance(net, ExpertWithMouthHeads) == (shape_weight > 0)
+    expert = expert_from_checkpoint(config, {"net": net.state_dict()})
+    assert not isinstance(expert, ExpertWithMouthHeads)
+    trained = net.expert if shape_weight > 0 else net
+    assert expert.state_dict().keys() == trained.state_dict().keys()
+    for key, value in trained.state_dict().items():
+        assert torch.equal(expert.state_dict()[key], value), key
+
+
+def test_bad_landmarks_name_the_clip_and_its_file(tmp_path):
+    write_frames(tmp_path / "a.npy", np.zeros((6, 8, 8, 3), np.uint8))
+    meta = {name: np.zeros(1) for name in ARRAYS}
+    meta["landmarks_crop"] = np.zeros((6, 68, 2), np.float32)  # every point at the origin: mouth corners coincide
+    meta["info"] = np.array("{}")
+    save_npz_deterministic(tmp_path / "a.npz", meta)
+    clip = Clip("spk/a", FrameStore.open(tmp_path / "a.npy"), np.zeros((80, 40), np.float32), 2, tmp_path / "a.npz")
+    with pytest.raises(StageError, match=r"clip spk/a: bad landmarks in .*a\.npz: .*coincident mouth corners"):
+        clip.mouth_shapes
