@@ -4,7 +4,8 @@
     python benchmarks/training.py [--steps 20] [--device cpu|cuda]
 
 Prints samples/s of one training step (forward, backward, optimizer) of the train expert, the eval expert,
-G_S and both generator methods (batch sizes from params; a sample is one 5-frame window), measured in this
+G_S and both generator methods, and of the generators' pixel-only phase (`pixel_only_steps`; batch sizes from
+params; a sample is one 5-frame window), measured in this
 process without Ray (so Ray start-up is excluded), and evaluation clips/s of `lipforge.evaluation` on the
 test split (one process, one thread per clip as in the evaluate stage's Ray tasks).
 """
@@ -57,7 +58,8 @@ def bench_expert(params, name: str, clips, steps: int, device) -> float:
     return bs / timed_steps(step, steps)
 
 
-def bench_generator(params, method: str, section, clips, steps: int, device) -> float:
+def bench_generator(params, method: str, section, clips, steps: int, device, pixel_only: bool = False) -> float:
+    """A generator step with every switched-on loss term, or (`pixel_only`) one of the pixel-only phase."""
     expert, expert_info = load_expert("data/experts/train/model.pt")
     expert = expert.to(device)
     cfg = {"method": method, "losses": section.losses.model_dump(), "weights": section.weights.model_dump(),
@@ -77,16 +79,19 @@ def bench_generator(params, method: str, section, clips, steps: int, device) -> 
     refs = ({c.clip_id: SilentRefs(c.frames.read_window(0, 5), np.arange(5)) for c in clips}
             if method == "stabilized" else None)
 
+    on = G.losses_at_step(cfg["losses"], int(pixel_only), 0)
+
     def step():
         batch = G.to_device(generator_batch(clips, rng, bs, refs), device)
         fake = gen(batch["mels"], batch["pose"], batch["ref"])
         from lipforge import losses as L
 
-        d_loss = L.gan_discriminator_loss(disc(batch["gt"].flatten(0, 1)), disc(fake.detach().flatten(0, 1)))
-        opt_d.zero_grad()
-        d_loss.backward()
-        opt_d.step()
-        loss = G.total_loss(cfg, G.generator_losses(cfg, fake, batch, expert, vgg, disc))
+        if on["gan"]:
+            d_loss = L.gan_discriminator_loss(disc(batch["gt"].flatten(0, 1)), disc(fake.detach().flatten(0, 1)))
+            opt_d.zero_grad()
+            d_loss.backward()
+            opt_d.step()
+        loss = G.total_loss(cfg, G.generator_losses(cfg, fake, batch, expert, vgg, disc, on))
         opt_g.zero_grad()
         loss.backward()
         opt_g.step()
@@ -128,6 +133,8 @@ def main() -> None:
     for method in ("wav2lip", "stabilized"):
         out[f"generator_{method}_samples_per_s"] = round(
             bench_generator(params, method, params.train_generator, clips, args.steps, device), 2)
+    out["generator_pixel_only_phase_samples_per_s"] = round(
+        bench_generator(params, "stabilized", params.train_generator, clips, args.steps, device, pixel_only=True), 2)
     if device.type == "cpu":
         torch.set_num_threads(1)
         out["evaluate_clips_per_s_one_thread"] = round(bench_evaluation(params, args.eval_clips), 3)

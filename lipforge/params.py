@@ -301,16 +301,34 @@ class Wav2LipWeights(Section):
 class OptimParams(Section):
     steps: int = Field(default=600, ge=1)
     batch_size: int = Field(default=4, ge=1)
-    lr: float = Field(default=1e-3, gt=0)  # paper: 1e-4; 1e-3 for the CPU budget of steps (see params.yaml)
+    lr: float = Field(default=1e-4, gt=0)  # paper: 1e-4 (after the pixel-only phase, see GeneratorSection)
     betas: list[float] = Field(default=[0.5, 0.999], min_length=2, max_length=2)
 
 
-class SilentRefsParams(Section):
+class GeneratorSection(Section):
+    """What G_S (silent_refs) and G_L (train_generator) share: optimiser, loss switches and weights, schedule."""
+    optim: OptimParams = OptimParams()
+    losses: LossSwitches = LossSwitches()
+    weights: StabilizedWeights = StabilizedWeights()
+    # The first N steps train with the pixel loss alone at pixel_only_lr, then every switched-on term at optim.lr
+    # (paper: 0, all terms from the start).
+    pixel_only_steps: int = Field(default=0, ge=0)
+    pixel_only_lr: float = Field(default=1e-3, gt=0)
+
+    @model_validator(mode="after")
+    def _pixel_only_needs_pixel(self):
+        if self.pixel_only_steps and not self.losses.pixel:
+            raise ValueError(f"pixel_only_steps is {self.pixel_only_steps} but losses.pixel is false: switch the "
+                             "pixel loss on, or set pixel_only_steps to 0")
+        return self
+
+
+class SilentRefsParams(GeneratorSection):
     out_dir: str = "data/silent_refs"
     # G_S: the G_L architecture trained without sync and triplet losses (lambda3 = lambda4 = 0).
-    optim: OptimParams = OptimParams(steps=250)
+    optim: OptimParams = OptimParams(steps=400)
     losses: LossSwitches = LossSwitches(sync=False, triplet=False)
-    weights: StabilizedWeights = StabilizedWeights()
+    pixel_only_steps: int = Field(default=300, ge=0)
     # Closed-lip references kept per clip (frames evenly spaced over the clip), used as identity refs.
     refs_per_clip: int = Field(default=16, ge=1)
 
@@ -322,14 +340,14 @@ class SilentRefsParams(Section):
         return self
 
 
-class TrainGeneratorParams(Section):
+class TrainGeneratorParams(GeneratorSection):
     out_dir: str = "data/generator"
     method: Literal["wav2lip", "stabilized"] = "stabilized"
-    optim: OptimParams = OptimParams(steps=450)
+    optim: OptimParams = OptimParams(steps=550)
+    pixel_only_steps: int = Field(default=450, ge=0)
     # Each term is a switch for ablations (`dvc exp run -S train_generator.losses.triplet=false`).
     # wav2lip uses pixel, sync and gan only.
     losses: LossSwitches = LossSwitches()
-    weights: StabilizedWeights = StabilizedWeights()
     wav2lip_weights: Wav2LipWeights = Wav2LipWeights()
 
 

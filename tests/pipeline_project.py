@@ -32,6 +32,8 @@ def tiny_training(p: dict) -> None:
     p["silent_refs"]["optim"].update(steps=2, batch_size=2)
     p["silent_refs"]["refs_per_clip"] = 4
     p["train_generator"]["optim"].update(steps=6, batch_size=2)
+    p["silent_refs"]["pixel_only_steps"] = 1       # both phases of the loss schedule run
+    p["train_generator"]["pixel_only_steps"] = 3
     p["evaluate"].update(n_videos=1, grid_clips=1, grid_frames=2)
 
 

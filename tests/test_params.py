@@ -28,6 +28,8 @@ def test_shipped_params_yaml_is_valid_and_matches_defaults():
     ({"manifest": {"roots": [{"name": "x", "path": "x", "layout": "vox"}]}}, "manifest.roots.0.layout"),
     ({"sample_corpus": {"min_seconds": 5, "max_seconds": 2}}, "sample_corpus"),
     ({"face_crop": {"img_sise": 96}}, "face_crop.img_sise"),
+    ({"train_generator": {"pixel_only_steps": -1}}, "train_generator.pixel_only_steps"),
+    ({"train_generator": {"pixel_only_steps": 5, "losses": {"pixel": False}}}, "train_generator"),
 ])
 def test_bad_value_names_the_key_in_one_line(raw, key):
     with pytest.raises(ParamsError) as exc:

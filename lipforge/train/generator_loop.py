@@ -5,7 +5,9 @@
   with silent (closed-lip) identity references from G_S and the frozen expert audio encoder.
 - `silent`: G_S, the same network and losses with lambda3 = lambda4 = 0 (no sync, no triplet), trained on
   raw identity references.
-Every term is switched by config["losses"]; a switched-off term is not computed.
+Every term is switched by config["losses"]; a switched-off term is not computed. For the first
+config["pixel_only_steps"] steps only the pixel loss trains, at config["pixel_only_lr"] (lipforge's schedule for
+CPU budgets, see `losses_at_step`); then every switched-on term, and the discriminator, at config["optim"]["lr"].
 """
 from __future__ import annotations
 
@@ -80,9 +82,29 @@ def perceptual_frames(x: torch.Tensor, which: str) -> torch.Tensor:
     return x.flatten(0, 1)
 
 
-def generator_losses(cfg: dict, fake, batch, expert, vgg, disc) -> dict[str, torch.Tensor]:
-    """The generator's loss terms (unweighted) for one batch; only switched-on terms are computed."""
-    on, out = cfg["losses"], {}
+def losses_at_step(losses: dict[str, bool], pixel_only_steps: int, step: int) -> dict[str, bool]:
+    """The loss switches in force at (0-based) `step`: the pixel loss alone before `pixel_only_steps`, else `losses`.
+
+    Why: from scratch, the GAN and sync terms slow the generator's reconstruction more than they help in a budget
+    of hundreds of steps (measured on the sample corpus: with every term from the start, G_L's mouths follow the
+    identity reference and ignore the audio after 450 steps; with L1 alone they follow the audio). Wav2Lip, likewise,
+    switches its sync loss on only once the generator reconstructs. The paper trains with every term from the
+    start (pixel_only_steps 0)."""
+    if step >= pixel_only_steps:
+        return losses
+    return {name: name == "pixel" for name in losses}
+
+
+def lr_at_step(lr: float, pixel_only_lr: float, pixel_only_steps: int, step: int) -> float:
+    """The learning rate at (0-based) `step`: `pixel_only_lr` in the pixel-only phase, else `lr` (the paper's 1e-4;
+    at 1e-3 the terms that join after the pixel-only phase undo what it learned in a few dozen steps)."""
+    return pixel_only_lr if step < pixel_only_steps else lr
+
+
+def generator_losses(cfg: dict, fake, batch, expert, vgg, disc, on: dict[str, bool] | None = None) -> dict[str, torch.Tensor]:
+    """The generator's loss terms (unweighted) for one batch; only the terms switched on in `on` (default
+    cfg["losses"]) are computed."""
+    on, out = cfg["losses"] if on is None else on, {}
     gt, ref = batch["gt"], batch["ref"]
     if on["pixel"]:
         out["pixel"] = L.pixel_l1_loss(fake, gt)
@@ -173,15 +195,20 @@ def train_generator_loop(config: dict) -> None:
         rng = np.random.default_rng([config["seed"], rank, step])
         batch = to_device(generator_batch(clips, rng, per_worker, silent), device)
         fake = gen(batch["mels"], batch["pose"], batch["ref"])
+        on = losses_at_step(config["losses"], config["pixel_only_steps"], step)
+        lr = lr_at_step(config["optim"]["lr"], config["pixel_only_lr"], config["pixel_only_steps"], step)
+        for opt in (opt_g, opt_d):
+            for group in opt.param_groups:
+                group["lr"] = lr
 
-        if config["losses"]["gan"]:
+        if on["gan"]:
             d_loss = L.gan_discriminator_loss(disc(batch["gt"].flatten(0, 1)), disc(fake.detach().flatten(0, 1)))
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
             running.setdefault("disc", []).append(d_loss.item())
 
-        terms = generator_losses(config, fake, batch, expert, vgg, disc)
+        terms = generator_losses(config, fake, batch, expert, vgg, disc, on)
         loss = total_loss(config, terms)
         opt_g.zero_grad(set_to_none=True)
         loss.backward()
