@@ -82,7 +82,6 @@ def trained_expert(net: torch.nn.Module) -> torch.nn.Module:
     return net.expert if isinstance(net, ExpertWithMouthHeads) else net
 
 
-
 def expert_from_checkpoint(config: dict, state: dict) -> torch.nn.Module:
     """The bare expert (mouth-shape heads dropped) from a checkpoint of this loop."""
     net = build_trainable(config)
