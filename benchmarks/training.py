@@ -64,7 +64,9 @@ def bench_generator(params, method: str, section, clips, steps: int, device, pix
     expert = expert.to(device)
     cfg = {"method": method, "losses": section.losses.model_dump(), "weights": section.weights.model_dump(),
            "wav2lip_weights": params.train_generator.wav2lip_weights.model_dump(),
-           "perceptual": params.perceptual.model_dump()}
+           "perceptual": params.perceptual.model_dump(), "optim": {"lr": section.optim.lr},
+           # timed at step 0 of a run whose pixel-only phase is one step long (pixel_only) or absent
+           "pixel_only_steps": int(pixel_only), "pixel_only_lr": section.pixel_only_lr}
     arch = params.generator.model_dump()
     build = G.generator_build("stabilized" if method == "silent" else method, arch, params.face_crop.img_size,
                               {"arch": expert_info["arch"], "kwargs": expert_info["kwargs"]})
@@ -79,22 +81,9 @@ def bench_generator(params, method: str, section, clips, steps: int, device, pix
     refs = ({c.clip_id: SilentRefs(c.frames.read_window(0, 5), np.arange(5)) for c in clips}
             if method == "stabilized" else None)
 
-    on = G.losses_at_step(cfg["losses"], int(pixel_only), 0)
-
     def step():
         batch = G.to_device(generator_batch(clips, rng, bs, refs), device)
-        fake = gen(batch["mels"], batch["pose"], batch["ref"])
-        from lipforge import losses as L
-
-        if on["gan"]:
-            d_loss = L.gan_discriminator_loss(disc(batch["gt"].flatten(0, 1)), disc(fake.detach().flatten(0, 1)))
-            opt_d.zero_grad()
-            d_loss.backward()
-            opt_d.step()
-        loss = G.total_loss(cfg, G.generator_losses(cfg, fake, batch, expert, vgg, disc, on))
-        opt_g.zero_grad()
-        loss.backward()
-        opt_g.step()
+        G.generator_step(cfg, 0, batch, gen, disc, opt_g, opt_d, expert, vgg)
 
     return bs / timed_steps(step, steps)
 

@@ -237,6 +237,9 @@ class TrainExpertParams(Section):
     # Weight of the auxiliary mouth-shape loss (lipforge.losses.mouth_shape_loss): both encoders also predict
     # landmark-derived lip descriptors of their frames. Paper: 0 (BCE alone); 0 here turns it off.
     mouth_shape_weight: float = Field(default=1.0, ge=0)
+    # The delivered expert (and the held-out scores) is the exponential moving average of its weights with this
+    # decay (lipforge.train.weight_average); null: the last step's weights (Wav2Lip).
+    ema_decay: float | None = Field(default=0.995, gt=0, lt=1)
     # Gate on held-out (test) speakers: sync/off-sync accuracy at cosine similarity 0.5.
     min_test_accuracy: float = Field(default=0.9, ge=0, le=1)
 
@@ -314,6 +317,9 @@ class GeneratorSection(Section):
     # (paper: 0, all terms from the start).
     pixel_only_steps: int = Field(default=0, ge=0)
     pixel_only_lr: float = Field(default=1e-3, gt=0)
+    # The delivered generator is the exponential moving average of its weights with this decay (null: the last
+    # step's weights; paper: not stated).
+    ema_decay: float | None = Field(default=None, gt=0, lt=1)
 
     @model_validator(mode="after")
     def _pixel_only_needs_pixel(self):

@@ -32,7 +32,7 @@ from lipforge.train import runner
 from lipforge.train.artifacts import save_model, write_curve, write_json
 from lipforge.train.data import mask_lower_half, to_float
 from lipforge.train.generator_config import CODE, generator_config, perceptual_provenance
-from lipforge.train.generator_loop import build_generator, train_generator_loop
+from lipforge.train.generator_loop import build_generator, final_weights, train_generator_loop
 
 FACE_DIR = Path("data/face_crop")
 MEL_INDEX = Path("data/mel/index.parquet")
@@ -73,13 +73,13 @@ def run(params: Params, face_dir: Path = FACE_DIR, mel_index: Path = MEL_INDEX, 
                        runner.run_key("silent", config, CODE))
     train_seconds = time.time() - t0
     perceptual = perceptual_provenance(config)
-    sha = save_model(out_dir / "model.pt", "generator", config["build"], state["generator"],
+    sha = save_model(out_dir / "model.pt", "generator", config["build"], final_weights(state),
                      {"role": "G_S", "steps": state["step"], "perceptual": perceptual,
                       "expert_sha256": config["expert_sha256"]})
     shutil.rmtree(out_dir / "runs", ignore_errors=True)
 
     gen = build_generator(config["build"])
-    gen.load_state_dict(state["generator"])
+    gen.load_state_dict(final_weights(state))
     gen.eval()
     mel = silent_mel(params)
     index = pd.read_parquet(face_dir / "index.parquet").sort_values("clip_id")

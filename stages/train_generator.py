@@ -15,7 +15,7 @@ from lipforge.progress import summary
 from lipforge.stage import StageError, stage_main
 from lipforge.train import runner
 from lipforge.train.artifacts import latest_metrics, save_model, write_curve, write_json
-from lipforge.train.generator_loop import silent_ref_paths, train_generator_loop
+from lipforge.train.generator_loop import final_weights, silent_ref_paths, train_generator_loop
 from lipforge.train.generator_config import CODE, generator_config, perceptual_provenance
 
 FACE_DIR = Path("data/face_crop")
@@ -41,7 +41,7 @@ def run(params: Params, face_dir: Path = FACE_DIR, mel_index: Path = MEL_INDEX, 
                        runner.run_key(f"generator-{cfg.method}", config, CODE))
     wall = time.time() - t0
     perceptual = perceptual_provenance(config)
-    sha = save_model(out_dir / "model.pt", "generator", config["build"], state["generator"],
+    sha = save_model(out_dir / "model.pt", "generator", config["build"], final_weights(state),
                      {"role": "G_L", "method": cfg.method, "steps": state["step"], "perceptual": perceptual,
                       "losses": config["losses"], "expert_sha256": config["expert_sha256"]})
     shutil.rmtree(out_dir / "runs", ignore_errors=True)

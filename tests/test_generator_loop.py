@@ -1,7 +1,9 @@
 """The generator loop's loss schedule: pixel loss alone for `pixel_only_steps`, then every switched-on term."""
 import torch
+from torch import nn
 
-from lipforge.train.generator_loop import generator_losses, losses_at_step, lr_at_step, total_loss
+from lipforge.train.generator_loop import generator_losses, generator_step, losses_at_step, lr_at_step, total_loss
+from models.stabilized import StabilizedDiscriminator
 
 ALL_ON = {"pixel": True, "perceptual": True, "gan": True, "sync": True, "triplet": True}
 
@@ -30,3 +32,37 @@ def test_only_the_terms_in_force_are_computed_and_weighted():
     assert float(total_loss(cfg, terms)) == 10.0 * 0.25
     w2l = {"method": "wav2lip", "wav2lip_weights": {"sync": 0.03, "gan": 0.07}}
     assert float(total_loss(w2l, terms)) == 0.25   # (1 - s - g) applies only with the sync and GAN terms present
+
+
+class AddBias(nn.Module):
+    """A one-parameter stand-in generator: the pose frames plus a learned offset."""
+
+    def __init__(self):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(1))
+
+    def forward(self, mels, pose, ref):
+        return pose + self.bias
+
+
+def test_generator_step_trains_the_discriminator_only_after_the_pixel_only_phase():
+    torch.manual_seed(0)
+    cfg = {"method": "silent", "losses": {"pixel": True, "perceptual": False, "gan": True, "sync": False,
+                                          "triplet": False},
+           "weights": {"gan": 1.0, "pixel": 10.0}, "optim": {"lr": 1e-4}, "pixel_only_steps": 1, "pixel_only_lr": 1e-2}
+    gen, disc = AddBias(), StabilizedDiscriminator(width=2, n_layers=3)
+    opt_g, opt_d = torch.optim.Adam(gen.parameters(), lr=0.5), torch.optim.Adam(disc.parameters(), lr=0.5)
+    batch = {"gt": torch.full((2, 5, 3, 8, 8), 0.5), "pose": torch.zeros(2, 5, 3, 8, 8), "mels": None, "ref": None}
+    disc_before = [p.detach().clone() for p in disc.parameters()]
+
+    terms, loss, d_loss = generator_step(cfg, 0, batch, gen, disc, opt_g, opt_d, None, None)
+    assert set(terms) == {"pixel"} and d_loss is None
+    assert loss.item() == 10.0 * 0.5
+    # Adam's first step moves every parameter by its lr, here the pixel-only phase's, towards the target 0.5
+    assert abs(float(gen.bias) - 1e-2) < 1e-6
+    assert all(torch.equal(a, b) for a, b in zip(disc_before, disc.parameters()))
+
+    terms, loss, d_loss = generator_step(cfg, 1, batch, gen, disc, opt_g, opt_d, None, None)
+    assert set(terms) == {"pixel", "gan"} and d_loss is not None
+    assert [g["lr"] for g in opt_g.param_groups + opt_d.param_groups] == [1e-4, 1e-4]
+    assert not all(torch.equal(a, b) for a, b in zip(disc_before, disc.parameters()))

@@ -14,6 +14,7 @@ from lipforge.train import runner
 from lipforge.train.augment import WindowAugment, augment_windows
 from lipforge.train.data import WINDOW, Negatives, expert_batch, fixed_expert_set, load_clips
 from lipforge.train.mouth_shape import N_DESCRIPTORS, standardizer
+from lipforge.train.weight_average import restore_average, weight_average
 from models.experts import ExpertWithMouthHeads, build_expert, lower_half
 
 
@@ -83,9 +84,10 @@ def trained_expert(net: torch.nn.Module) -> torch.nn.Module:
 
 
 def expert_from_checkpoint(config: dict, state: dict) -> torch.nn.Module:
-    """The bare expert (mouth-shape heads dropped) from a checkpoint of this loop."""
+    """The bare expert (mouth-shape heads dropped) from a checkpoint of this loop: its weight average when the
+    run kept one (`ema_decay`), else the last step's weights."""
     net = build_trainable(config)
-    net.load_state_dict(state["net"])
+    net.load_state_dict(state.get("net_ema") or state["net"])
     return trained_expert(net)
 
 
@@ -95,11 +97,13 @@ def train_expert_loop(config: dict) -> None:
     shape_weight = config["mouth_shape_weight"]
     net = build_trainable(config).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=config["lr"])
+    ema = weight_average(net, config.get("ema_decay"))
     state = runner.restore()
     start, history, seconds, resumed = 0, [], 0.0, []
     if state is not None:
         net.load_state_dict(state["net"])
         optimizer.load_state_dict(state["optimizer"])
+        restore_average(ema, state.get("net_ema"), state["step"])
         start, history, seconds = state["step"], state["history"], state["train_seconds"]
         resumed = state["resumed_from"] + [start]
     net = runner.prepare(net)
@@ -124,6 +128,8 @@ def train_expert_loop(config: dict) -> None:
         batch = expert_batch(train, rng, per_worker, negatives, mouth_shapes=shape_targets)
         losses = train_step(net, optimizer, batch, device, augment, np.random.default_rng([config["seed"], rank, step, 1]),
                             shape_weight)
+        if ema is not None:
+            ema.update_parameters(runner.unwrap(net))
         seconds += time.perf_counter() - t0
         running.append(losses)
 
@@ -138,12 +144,13 @@ def train_expert_loop(config: dict) -> None:
         if done % config["eval_every"] == 0 or done == config["steps"]:
             row = row or {"step": done}
             for split, pairs in heldout.items():
-                scores = score_pairs(trained_expert(net), pairs, device)
+                scores = score_pairs(trained_expert(net if ema is None else ema.module), pairs, device)
                 row.update({f"{split}_{k}": v for k, v in scores.items()})
         if row is not None:
             history.append(row)
         if done % config["checkpoint_every"] == 0 or done == config["steps"]:
             state = {"step": done, "net": runner.unwrap(net).state_dict(),
+                     "net_ema": ema.module.state_dict() if ema is not None else None,
                      "optimizer": optimizer.state_dict(),
                      "history": history, "train_seconds": seconds, "resumed_from": resumed}
             runner.report({"step": done, "loss": losses[0]}, state, rank)

@@ -22,6 +22,7 @@ import torch
 from lipforge import losses as L
 from lipforge.train import runner
 from lipforge.train.data import WINDOW, SilentRefs, generator_batch, load_clips, mask_lower_half
+from lipforge.train.weight_average import restore_average, weight_average
 from models.experts import build_expert, lower_half
 from models.stabilized import StabilizedDiscriminator, StabilizedGenerator
 from models.vgg import load_vgg19
@@ -148,6 +149,39 @@ def total_loss(cfg: dict, terms: dict[str, torch.Tensor]) -> torch.Tensor:
     return sum(w[name] * terms[name] for name in ("gan", "pixel", "perceptual", "sync", "triplet") if name in terms)
 
 
+def set_lr(optimizers, lr: float) -> None:
+    for opt in optimizers:
+        for group in opt.param_groups:
+            if group["lr"] != lr:
+                group["lr"] = lr
+
+
+def generator_step(cfg: dict, step: int, batch: dict, gen, disc, opt_g, opt_d, expert, vgg):
+    """One training step at (0-based) `step`: the loss terms and lr in force then (`losses_at_step`, `lr_at_step`),
+    a discriminator update when the GAN term is on, then the generator update.
+    Returns (unweighted terms, total generator loss, discriminator loss or None)."""
+    on = losses_at_step(cfg["losses"], cfg["pixel_only_steps"], step)
+    set_lr((opt_g, opt_d), lr_at_step(cfg["optim"]["lr"], cfg["pixel_only_lr"], cfg["pixel_only_steps"], step))
+    fake = gen(batch["mels"], batch["pose"], batch["ref"])
+    d_loss = None
+    if on["gan"]:
+        d_loss = L.gan_discriminator_loss(disc(batch["gt"].flatten(0, 1)), disc(fake.detach().flatten(0, 1)))
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+    terms = generator_losses(cfg, fake, batch, expert, vgg, disc, on)
+    loss = total_loss(cfg, terms)
+    opt_g.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_g.step()
+    return terms, loss, d_loss
+
+
+def final_weights(state: dict) -> dict:
+    """The generator weights a run delivers: the moving average when the run kept one, else the last step's."""
+    return state.get("generator_ema") or state["generator"]
+
+
 def to_device(batch: dict, device) -> dict:
     out = {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in batch.items()}
     out["pose"] = mask_lower_half(out["gt"])
@@ -175,10 +209,12 @@ def train_generator_loop(config: dict) -> None:
     opt_g = torch.optim.Adam(params, lr=config["optim"]["lr"], betas=betas)
     opt_d = torch.optim.Adam(disc.parameters(), lr=config["optim"]["lr"], betas=betas)
 
+    ema = weight_average(gen, config.get("ema_decay"))
     state = runner.restore()
     start, history, seconds, resumed = 0, [], 0.0, []
     if state is not None:
         gen.load_state_dict(state["generator"])
+        restore_average(ema, state.get("generator_ema"), state["step"])
         disc.load_state_dict(state["discriminator"])
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
@@ -194,25 +230,11 @@ def train_generator_loop(config: dict) -> None:
         t0 = time.perf_counter()
         rng = np.random.default_rng([config["seed"], rank, step])
         batch = to_device(generator_batch(clips, rng, per_worker, silent), device)
-        fake = gen(batch["mels"], batch["pose"], batch["ref"])
-        on = losses_at_step(config["losses"], config["pixel_only_steps"], step)
-        lr = lr_at_step(config["optim"]["lr"], config["pixel_only_lr"], config["pixel_only_steps"], step)
-        for opt in (opt_g, opt_d):
-            for group in opt.param_groups:
-                group["lr"] = lr
-
-        if on["gan"]:
-            d_loss = L.gan_discriminator_loss(disc(batch["gt"].flatten(0, 1)), disc(fake.detach().flatten(0, 1)))
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
+        terms, loss, d_loss = generator_step(config, step, batch, gen, disc, opt_g, opt_d, expert, vgg)
+        if ema is not None:
+            ema.update_parameters(runner.unwrap(gen))
+        if d_loss is not None:
             running.setdefault("disc", []).append(d_loss.item())
-
-        terms = generator_losses(config, fake, batch, expert, vgg, disc, on)
-        loss = total_loss(config, terms)
-        opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_g.step()
         seconds += time.perf_counter() - t0
         for name, value in terms.items():
             running.setdefault(name, []).append(value.item())
@@ -225,6 +247,7 @@ def train_generator_loop(config: dict) -> None:
             running = {}
         if done % config["checkpoint_every"] == 0 or done == config["optim"]["steps"]:
             state = {"step": done, "generator": runner.unwrap(gen).state_dict(),
+                     "generator_ema": ema.module.state_dict() if ema is not None else None,
                      "discriminator": runner.unwrap(disc).state_dict(), "opt_g": opt_g.state_dict(),
                      "opt_d": opt_d.state_dict(), "history": history, "train_seconds": seconds, "resumed_from": resumed}
             runner.report({"step": done, "loss": loss.item()}, state, rank)
