@@ -1,0 +1,43 @@
+"""How the generated mouth opening relates to the ground truth per test identity, from the evaluate stage's
+per-frame table (reports/eval_mouth_opening.csv, sample corpus only).
+
+The pooled correlation (the issue's gate) mixes identities: a generator that follows the audio on every face
+but opens one face's mouth half as wide, or holds another's a little open, scores lower pooled than per face.
+This prints, per identity and pooled, the correlation of the generated opening with the ground-truth sidecar
+and the least-squares line generated = slope * truth + offset (px), next to the same for the ground-truth
+frames measured by the same landmark code.
+
+Needs `dvc repro evaluate`. Usage: python benchmarks/mouth_opening_by_identity.py [--csv PATH]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pandas as pd
+
+
+def line_fit(truth: np.ndarray, measured: np.ndarray) -> dict:
+    slope, offset = np.polyfit(truth, measured, 1)
+    return {"r": round(float(np.corrcoef(truth, measured)[0, 1]), 3), "slope": round(float(slope), 2),
+            "offset_px": round(float(offset), 2), "mean_px": round(float(measured.mean()), 2)}
+
+
+def by_identity(table: pd.DataFrame) -> dict:
+    groups = {"pooled": table, **dict(iter(table.groupby(table.clip_id.str.split("/").str[0])))}
+    return {name: {"frames": len(g), "generated": line_fit(g.ground_truth_sidecar.values, g.generated.values),
+                   "ground_truth_measured": line_fit(g.ground_truth_sidecar.values, g.ground_truth_measured.values)}
+            for name, g in groups.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--csv", default="reports/eval_mouth_opening.csv")
+    args = ap.parse_args()
+    table = pd.read_csv(args.csv).dropna(subset=["ground_truth_sidecar", "generated", "ground_truth_measured"])
+    print(json.dumps(by_identity(table), indent=2))
+
+
+if __name__ == "__main__":
+    main()
