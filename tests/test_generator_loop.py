@@ -59,7 +59,7 @@ def test_generator_step_trains_the_discriminator_only_after_the_pixel_only_phase
     assert set(terms) == {"pixel"} and d_loss is None
     assert loss.item() == 10.0 * 0.5
     # Adam's first step moves every parameter by its lr, here the pixel-only phase's, towards the target 0.5
-    assert abs(float(gen.bias) - 1e-2) < 1e-6
+    assert abs(gen.bias.item() - 1e-2) < 1e-6
     assert all(torch.equal(a, b) for a, b in zip(disc_before, disc.parameters()))
 
     terms, loss, d_loss = generator_step(cfg, 1, batch, gen, disc, opt_g, opt_d, None, None)
