@@ -25,6 +25,7 @@ from lipforge.train.artifacts import load_expert
 from lipforge.train.data import Negatives, SilentRefs, expert_batch, generator_batch, load_clips
 from lipforge.train.augment import WindowAugment
 from lipforge.train.expert_loop import build_trainable, mouth_shape_targets, train_step
+from lipforge.train.weight_average import update_average, weight_average
 from models.vgg import load_vgg19
 from stages.train_expert import arch_kwargs
 
@@ -40,12 +41,13 @@ def timed_steps(step, n: int) -> float:
 
 
 def bench_expert(params, name: str, clips, steps: int, device) -> float:
-    """The train_expert loop's own step (window augmentation and mouth-shape loss as in params)."""
+    """The train_expert loop's own step (window augmentation, mouth-shape loss and weight average as in params)."""
     cfg, spec = params.train_expert, params.train_expert.experts[name]
     config = {"arch": spec.arch, "arch_kwargs": arch_kwargs(params, spec.arch),
               "mouth_shape_weight": cfg.mouth_shape_weight}
     net = build_trainable(config).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    average = weight_average(net, cfg.ema_decay)
     augment = WindowAugment(**cfg.augment.model_dump())
     shape_targets = mouth_shape_targets(clips) if cfg.mouth_shape_weight > 0 else None
     rng = np.random.default_rng(0)
@@ -54,6 +56,7 @@ def bench_expert(params, name: str, clips, steps: int, device) -> float:
     def step():
         batch = expert_batch(clips, rng, bs, Negatives(), mouth_shapes=shape_targets)
         train_step(net, opt, batch, device, augment, rng, cfg.mouth_shape_weight)
+        update_average(average, net)
 
     return bs / timed_steps(step, steps)
 
@@ -66,7 +69,8 @@ def bench_generator(params, method: str, section, clips, steps: int, device, pix
            "wav2lip_weights": params.train_generator.wav2lip_weights.model_dump(),
            "perceptual": params.perceptual.model_dump(), "optim": {"lr": section.optim.lr},
            # timed at step 0 of a run whose pixel-only phase is one step long (pixel_only) or absent
-           "pixel_only_steps": int(pixel_only), "pixel_only_lr": section.pixel_only_lr}
+           "pixel_only_steps": int(pixel_only), "pixel_only_lr": section.pixel_only_lr,
+           "mouth_region": section.mouth_region}
     arch = params.generator.model_dump()
     build = G.generator_build("stabilized" if method == "silent" else method, arch, params.face_crop.img_size,
                               {"arch": expert_info["arch"], "kwargs": expert_info["kwargs"]})
@@ -75,6 +79,7 @@ def bench_generator(params, method: str, section, clips, steps: int, device, pix
     vgg = load_vgg19(params.perceptual.layers, None, 0)[0].to(device) if method != "wav2lip" else None
     trainable = gen.trainable_parameters() if hasattr(gen, "trainable_parameters") else gen.parameters()
     opt_g, opt_d = torch.optim.Adam(trainable, 1e-4), torch.optim.Adam(disc.parameters(), 1e-4)
+    average = weight_average(gen, section.ema_decay)
     rng = np.random.default_rng(0)
     bs = section.optim.batch_size
     # stand-ins for G_S's closed-lip references (the benchmark needs no silent_refs run): each clip's first window
@@ -84,6 +89,7 @@ def bench_generator(params, method: str, section, clips, steps: int, device, pix
     def step():
         batch = G.to_device(generator_batch(clips, rng, bs, refs), device)
         G.generator_step(cfg, 0, batch, gen, disc, opt_g, opt_d, expert, vgg)
+        update_average(average, gen)
 
     return bs / timed_steps(step, steps)
 

@@ -117,6 +117,15 @@ def pixel_l1_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a - b).abs().mean()
 
 
+def mouth_region_l1_loss(a: torch.Tensor, b: torch.Tensor, region: tuple[float, float, float, float]) -> torch.Tensor:
+    """Mean absolute error inside the mouth region of (..., H, W) frames: rows [top * H, bottom * H) and columns
+    [left * W, right * W) for region = (top, bottom, left, right) as fractions of the crop (rounded down)."""
+    top, bottom, left, right = region
+    h, w = a.shape[-2:]
+    rows, cols = slice(int(top * h), int(bottom * h)), slice(int(left * w), int(right * w))
+    return (a[..., rows, cols] - b[..., rows, cols]).abs().mean()
+
+
 def gan_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """Standard GAN discriminator loss with logits: BCE(real, 1) + BCE(fake, 0) (sum of the two batch means),
     i.e. mean softplus(-real) + mean softplus(fake)."""

@@ -45,9 +45,15 @@ class SampleCorpusParams(Section):
     # espeak-ng voice names (language + variant) and words-per-minute rates, cycled over clips.
     voices: list[str] = Field(default=["en-us", "en-us+m3", "en-us+f2", "en-us+m1", "en-us+f4"], min_length=1)
     rates_wpm: list[int] = Field(default=[150, 170, 190], min_length=1)
+    # The photos (assets of `lipforge.corpus.faces.PHOTOS`) whose faces are the corpus's identities: 10 by
+    # default. The six face-api group photos (npm) add 19 training faces; see the README for what they change.
+    photos: list[str] = Field(default=["astronaut", "grace_hopper", "insightface_t1", "face_recognition_obama",
+                                       "face_recognition_biden"], min_length=1)
     # Identities (see `lipforge.corpus.faces`) held out entirely for val/test: split by identity.
     val_identities: list[str] = ["grace_hopper"]
     test_identities: list[str] = ["insightface_t1_2", "face_recognition_biden"]
+    # Clips of each val/test identity (fewer if n_clips runs out); the training identities share the rest.
+    held_out_clips_per_identity: int = Field(default=6, ge=1)
 
     @model_validator(mode="after")
     def _durations_ordered(self):
@@ -222,6 +228,8 @@ class TrainExpertParams(Section):
     steps: int = Field(default=1000, ge=1)
     batch_size: int = Field(default=32, ge=2)
     lr: float = Field(default=1e-3, gt=0)
+    # constant (Wav2Lip) | cosine: decays from lr to 0 over the expert's steps (lipforge.train.lr_schedule)
+    lr_schedule: Literal["constant", "cosine"] = "constant"
     # Off-sync audio comes from another clip with this probability, else from the same clip shifted by
     # at least `min_negative_shift` frames (a non-overlapping window). Wav2Lip: 0 (same video). Another
     # clip's voice lets the expert match voice to face instead of lips to sounds, which fails on new speakers.
@@ -283,6 +291,9 @@ class LossSwitches(Section):
     gan: bool = True
     sync: bool = True
     triplet: bool = True
+    # lipforge's, not the paper's: an extra pixel L1 on the mouth region (GeneratorSection.mouth_region), a pixel
+    # term, so it also trains in the pixel-only phase. Stabilized G_L and G_S only (wav2lip's recipe has none).
+    mouth_pixel: bool = False
 
 
 class StabilizedWeights(Section):
@@ -293,6 +304,7 @@ class StabilizedWeights(Section):
     sync: float = 2.0
     triplet: float = 0.5
     triplet_alpha: float = 1.0
+    mouth_pixel: float = 10.0
 
 
 class Wav2LipWeights(Section):
@@ -320,6 +332,17 @@ class GeneratorSection(Section):
     # The delivered generator is the exponential moving average of its weights with this decay (null: the last
     # step's weights; paper: not stated).
     ema_decay: float | None = Field(default=None, gt=0, lt=1)
+    # Where losses.mouth_pixel looks: [top, bottom, left, right] as fractions of the face crop. The default holds
+    # the sample corpus's mouth landmarks (1st-99th percentile: rows 0.54-0.76, columns 0.34-0.68).
+    mouth_region: list[float] = Field(default=[0.5, 0.8, 0.3, 0.7], min_length=4, max_length=4)
+
+    @model_validator(mode="after")
+    def _mouth_region_inside_the_crop(self):
+        top, bottom, left, right = self.mouth_region
+        if not (0 <= top < bottom <= 1 and 0 <= left < right <= 1):
+            raise ValueError(f"mouth_region {self.mouth_region} must be [top, bottom, left, right] fractions with "
+                             "0 <= top < bottom <= 1 and 0 <= left < right <= 1")
+        return self
 
     @model_validator(mode="after")
     def _pixel_only_needs_pixel(self):

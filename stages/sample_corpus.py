@@ -22,7 +22,7 @@ from pathlib import Path
 
 from lipforge import assets
 from lipforge.corpus import faces
-from lipforge.corpus.clip import plan_clips, render_clip
+from lipforge.corpus.clip import plan_clips, render_clip, speaker_schedule
 from lipforge.corpus.render import make_plate
 from lipforge.parallel import TaskFailure, map_tasks, ray_session
 from lipforge.params import Params, SampleCorpusParams
@@ -73,12 +73,18 @@ def run(params: Params, out_dir: str | Path | None = None) -> dict:
     out = Path(out_dir if out_dir is not None else cfg.out_dir)
     started = time.perf_counter()
 
-    identities = faces.load_identities()
+    try:
+        identities = faces.load_identities(tuple(cfg.photos))
+    except faces.FaceError as err:
+        raise StageError(f"sample_corpus.photos: {err}") from err
     ids = [i.id for i in identities]
     split_of = identity_splits(ids, cfg)
+    held_out = {i for i in ids if split_of[i] != "train"}
+    speakers = speaker_schedule(interleave_splits(ids, split_of), held_out, cfg.n_clips,
+                                cfg.held_out_clips_per_identity)
     plates = {i.id: make_plate(i, faces.load_photo(i.asset), cfg.frame_size, cfg.face_width_fraction)
-              for i in identities}
-    plans = plan_clips(interleave_splits(ids, split_of), cfg.n_clips, cfg.voices, cfg.rates_wpm, params.seed)
+              for i in identities if i.id in speakers}
+    plans = plan_clips(speakers, cfg.voices, cfg.rates_wpm, params.seed)
 
     with ray_session(params.ray):
         results = map_tasks(render_clip, plans, params.ray, "sample corpus", plates=plates, corpus=cfg,
@@ -90,7 +96,7 @@ def run(params: Params, out_dir: str | Path | None = None) -> dict:
                          f"{first.item.key}: {first.error}")
 
     rows = [dict(r["row"], split=split_of[r["row"]["speaker"]]) for r in results]
-    provenance = {a: assets.provenance(a) for a in faces.PHOTOS}
+    provenance = {a: assets.provenance(a) for a in cfg.photos}
     meta = {
         "seed": params.seed,
         "params": cfg.model_dump(),

@@ -40,7 +40,7 @@ def run(params: Params, name: str, face_dir: Path = FACE_DIR, mel_index: Path = 
     spec = cfg.experts[name]
     config = {"arch": spec.arch, "arch_kwargs": arch_kwargs(params, spec.arch), "seed": spec.seed,
               "face_dir": str(face_dir.resolve()), "mel_index": str(mel_index.resolve()),
-              **cfg.model_dump(include={"steps", "batch_size", "lr", "negative_other_clip_fraction",
+              **cfg.model_dump(include={"steps", "batch_size", "lr", "lr_schedule", "negative_other_clip_fraction",
                                         "min_negative_shift", "negative_silence_level", "eval_every",
                                         "eval_windows", "augment", "mouth_shape_weight", "ema_decay"}),
               **({"steps": spec.steps} if spec.steps is not None else {}),

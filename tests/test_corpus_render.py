@@ -8,10 +8,13 @@ from lipforge.corpus.warp import apply_affine, piecewise_affine_map, signed_area
 
 EXPECTED_IDS = ["astronaut", "grace_hopper", *(f"insightface_t1_{i}" for i in range(6)),
                 "face_recognition_obama", "face_recognition_biden"]
+FACE_API = {"face_api_sample1": 3, "face_api_sample2": 1, "face_api_sample3": 3, "face_api_sample4": 3,
+            "face_api_sample5": 5, "face_api_sample6": 4}
 
 
 @pytest.fixture(scope="module")
 def identities():
+    """Every face of every known photo (the default corpus's ten and the npm face-api group photos' 19)."""
     return {i.id: i for i in faces.load_identities()}
 
 
@@ -32,10 +35,15 @@ def test_grid_sentences_follow_the_grammar():
 
 
 # ------------------------------------------------------------------------------------------ faces
-def test_ten_identities_with_deterministic_ids(identities):
-    assert list(identities) == EXPECTED_IDS
-    group = [identities[f"insightface_t1_{i}"].box[0] for i in range(6)]
-    assert group == sorted(group)  # left to right
+def test_identities_with_deterministic_ids(identities):
+    from lipforge.params import parse_params
+
+    assert faces.identity_ids(tuple(parse_params({}).sample_corpus.photos)) == EXPECTED_IDS  # the default ten
+    face_api = [f"{a}_{i}" if n > 1 else a for a, n in FACE_API.items() for i in range(n)]
+    assert list(identities) == EXPECTED_IDS + face_api
+    for photo, n in [("insightface_t1", 6), *FACE_API.items()]:
+        group = [identities[f"{photo}_{i}"].box[0] for i in range(n)] if n > 1 else []
+        assert group == sorted(group)  # left to right
     for ident in identities.values():
         x, y, w, h = ident.box
         lm = ident.landmarks

@@ -17,6 +17,24 @@ def test_pixel_alone_before_the_switch_then_the_configured_terms():
     assert losses_at_step(configured, 0, 0) == configured   # the paper's schedule: everything from the start
 
 
+def test_the_mouth_pixel_term_belongs_to_the_pixel_only_phase_when_switched_on():
+    configured = dict(ALL_ON, mouth_pixel=True)
+    assert losses_at_step(configured, 3, 0) == {"pixel": True, "perceptual": False, "gan": False, "sync": False,
+                                                "triplet": False, "mouth_pixel": True}
+    assert losses_at_step(dict(ALL_ON, mouth_pixel=False), 3, 0)["mouth_pixel"] is False
+    cfg = {"method": "stabilized", "losses": configured, "mouth_region": [0.5, 1.0, 0.0, 1.0],
+           "weights": {"pixel": 10.0, "mouth_pixel": 5.0}}
+    fake, gt = torch.zeros((1, 5, 3, 4, 4)), torch.zeros((1, 5, 3, 4, 4))
+    fake[..., 2:, :] = 0.5   # the lower half (the region) is off by 0.5, the upper half is exact
+    terms = generator_losses(cfg, fake, {"gt": gt, "ref": gt}, None, None, None, losses_at_step(configured, 1, 0))
+    assert set(terms) == {"pixel", "mouth_pixel"}
+    assert float(terms["mouth_pixel"]) == 0.5 and float(terms["pixel"]) == 0.25
+    assert float(total_loss(cfg, terms)) == 10.0 * 0.25 + 5.0 * 0.5
+    # wav2lip's recipe has no such term
+    assert "mouth_pixel" not in generator_losses(dict(cfg, method="wav2lip"), fake, {"gt": gt, "ref": gt}, None,
+                                                 None, None, losses_at_step(configured, 1, 0))
+
+
 def test_the_pixel_only_phase_has_its_own_learning_rate():
     assert [lr_at_step(1e-4, 1e-3, 2, step) for step in range(4)] == [1e-3, 1e-3, 1e-4, 1e-4]
     assert lr_at_step(1e-4, 1e-3, 0, 0) == 1e-4

@@ -9,6 +9,7 @@ from lipforge.losses import (
     cosine_similarity,
     gan_discriminator_loss,
     gan_generator_loss,
+    mouth_region_l1_loss,
     mouth_shape_loss,
     perceptual_loss,
     pixel_l1_loss,
@@ -203,6 +204,18 @@ def test_perceptual_needs_one_weight_per_layer():
 def test_pixel_l1():
     # |[1,2,3] - [1,0,6]| = [0,2,3] -> 5/3
     assert pixel_l1_loss(t(1.0, 2.0, 3.0), t(1.0, 0.0, 6.0)).item() == pytest.approx(5.0 / 3.0)
+
+
+def test_mouth_region_l1_reads_only_the_region():
+    # 4x4 frames, region rows [0.5*4, 1.0*4) = 2..3, columns [0.25*4, 0.75*4) = 1..2: a 2x2 block
+    a, b = torch.zeros(1, 4, 4, dtype=torch.float64), torch.zeros(1, 4, 4, dtype=torch.float64)
+    a[0, 0, :] = 9.0                     # outside the region (row 0): ignored
+    a[0, 2, 1], a[0, 3, 2] = 1.0, -3.0   # inside: |1| + |-3| over 4 pixels
+    assert mouth_region_l1_loss(a, b, (0.5, 1.0, 0.25, 0.75)).item() == pytest.approx(1.0)
+    # (B, T, C, H, W) frames as the generators give them; fractions round down (0.3 * 4 = 1.2 -> row 1)
+    a5 = torch.zeros(2, 5, 3, 4, 4, dtype=torch.float64)
+    a5[..., 1:3, 1:3] = 0.5
+    assert mouth_region_l1_loss(a5, torch.zeros_like(a5), (0.3, 0.75, 0.3, 0.75)).item() == pytest.approx(0.5)
 
 
 # ---------------------------------------------------------------- GAN

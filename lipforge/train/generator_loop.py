@@ -22,7 +22,9 @@ import torch
 from lipforge import losses as L
 from lipforge.train import runner
 from lipforge.train.data import WINDOW, SilentRefs, generator_batch, load_clips, mask_lower_half
-from lipforge.train.weight_average import restore_average, weight_average
+from lipforge.train.lr_schedule import set_lr
+from lipforge.train.weight_average import (average_state, delivered_weights, restore_average, update_average,
+                                           weight_average)
 from models.experts import build_expert, lower_half
 from models.stabilized import StabilizedDiscriminator, StabilizedGenerator
 from models.vgg import load_vgg19
@@ -84,7 +86,8 @@ def perceptual_frames(x: torch.Tensor, which: str) -> torch.Tensor:
 
 
 def losses_at_step(losses: dict[str, bool], pixel_only_steps: int, step: int) -> dict[str, bool]:
-    """The loss switches in force at (0-based) `step`: the pixel loss alone before `pixel_only_steps`, else `losses`.
+    """The loss switches in force at (0-based) `step`: the pixel terms alone (pixel L1, and mouth_pixel when switched
+    on) before `pixel_only_steps`, else `losses`.
 
     Why: from scratch, the GAN and sync terms slow the generator's reconstruction more than they help in a budget
     of hundreds of steps (measured on the sample corpus: with every term from the start, G_L's mouths follow the
@@ -93,7 +96,7 @@ def losses_at_step(losses: dict[str, bool], pixel_only_steps: int, step: int) ->
     start (pixel_only_steps 0)."""
     if step >= pixel_only_steps:
         return losses
-    return {name: name == "pixel" for name in losses}
+    return {name: name == "pixel" or (name == "mouth_pixel" and on) for name, on in losses.items()}
 
 
 def lr_at_step(lr: float, pixel_only_lr: float, pixel_only_steps: int, step: int) -> float:
@@ -109,6 +112,8 @@ def generator_losses(cfg: dict, fake, batch, expert, vgg, disc, on: dict[str, bo
     gt, ref = batch["gt"], batch["ref"]
     if on["pixel"]:
         out["pixel"] = L.pixel_l1_loss(fake, gt)
+    if on.get("mouth_pixel") and cfg["method"] != "wav2lip":
+        out["mouth_pixel"] = L.mouth_region_l1_loss(fake, gt, tuple(cfg["mouth_region"]))
     if on["sync"] and cfg["method"] != "silent":
         audio = expert.encode_audio(batch["sync_mel"])
         x = L.cosine_similarity(audio, expert.encode_face(lower_half(fake)))
@@ -146,14 +151,8 @@ def total_loss(cfg: dict, terms: dict[str, torch.Tensor]) -> torch.Tensor:
         total = (1 - s - g) * terms.get("pixel", 0.0)
         return total + s * terms.get("sync", 0.0) + g * terms.get("gan", 0.0)
     w = cfg["weights"]
-    return sum(w[name] * terms[name] for name in ("gan", "pixel", "perceptual", "sync", "triplet") if name in terms)
-
-
-def set_lr(optimizers, lr: float) -> None:
-    for opt in optimizers:
-        for group in opt.param_groups:
-            if group["lr"] != lr:
-                group["lr"] = lr
+    return sum(w[name] * terms[name] for name in ("gan", "pixel", "perceptual", "sync", "triplet", "mouth_pixel")
+               if name in terms)
 
 
 def generator_step(cfg: dict, step: int, batch: dict, gen, disc, opt_g, opt_d, expert, vgg):
@@ -179,7 +178,7 @@ def generator_step(cfg: dict, step: int, batch: dict, gen, disc, opt_g, opt_d, e
 
 def final_weights(state: dict) -> dict:
     """The generator weights a run delivers: the moving average when the run kept one, else the last step's."""
-    return state.get("generator_ema") or state["generator"]
+    return delivered_weights(state, "generator")
 
 
 def to_device(batch: dict, device) -> dict:
@@ -231,8 +230,7 @@ def train_generator_loop(config: dict) -> None:
         rng = np.random.default_rng([config["seed"], rank, step])
         batch = to_device(generator_batch(clips, rng, per_worker, silent), device)
         terms, loss, d_loss = generator_step(config, step, batch, gen, disc, opt_g, opt_d, expert, vgg)
-        if ema is not None:
-            ema.update_parameters(runner.unwrap(gen))
+        update_average(ema, runner.unwrap(gen))
         if d_loss is not None:
             running.setdefault("disc", []).append(d_loss.item())
         seconds += time.perf_counter() - t0
@@ -247,7 +245,7 @@ def train_generator_loop(config: dict) -> None:
             running = {}
         if done % config["checkpoint_every"] == 0 or done == config["optim"]["steps"]:
             state = {"step": done, "generator": runner.unwrap(gen).state_dict(),
-                     "generator_ema": ema.module.state_dict() if ema is not None else None,
+                     "generator_ema": average_state(ema),
                      "discriminator": runner.unwrap(disc).state_dict(), "opt_g": opt_g.state_dict(),
                      "opt_d": opt_d.state_dict(), "history": history, "train_seconds": seconds, "resumed_from": resumed}
             runner.report({"step": done, "loss": loss.item()}, state, rank)

@@ -31,3 +31,20 @@ def restore_average(average: AveragedModel | None, state_dict: dict | None, step
                          "averaging on needs a fresh run: delete the stage's runs/ folder")
     average.module.load_state_dict(state_dict)
     average.n_averaged.fill_(max(step, 1))
+
+
+def update_average(average: AveragedModel | None, model: torch.nn.Module) -> None:
+    """One averaging step after an optimizer step (nothing when averaging is off)."""
+    if average is not None:
+        average.update_parameters(model)
+
+
+def average_state(average: AveragedModel | None) -> dict | None:
+    """What a checkpoint keeps of the average: the averaged model's state dict, or None when off."""
+    return None if average is None else average.module.state_dict()
+
+
+def delivered_weights(state: dict, key: str) -> dict:
+    """The weights a run delivers from its checkpoint: the average (`<key>_ema`) when it kept one, else the
+    last step's (`<key>`; also checkpoints written before averaging existed)."""
+    return state.get(f"{key}_ema") or state[key]
