@@ -378,6 +378,10 @@ class TrainGeneratorParams(GeneratorSection):
     # wav2lip uses pixel, sync and gan only.
     losses: LossSwitches = LossSwitches()
     wav2lip_weights: Wav2LipWeights = Wav2LipWeights()
+    # stabilized G_L only (lipforge's, not the paper's; 0 = the paper's bottleneck-only audio): channels of a
+    # learned projection of the audio embedding joined to every decoder level, over audio_skip_rows of the frame.
+    audio_skip_channels: int = Field(default=0, ge=0)
+    audio_skip_rows: Literal["lower_half", "all"] = "lower_half"
 
 
 class EvaluateParams(Section):

@@ -5,6 +5,10 @@ architecture trained without the sync and triplet losses.
 G_L: separate identity and pose encoders built from face-encoding (FE) blocks, a frozen pretrained audio
 encoder (the lip-sync expert's), a 1x1-conv bottleneck joined with the audio embedding, and a U-Net face
 decoder of face-decoding (FD) blocks with skips from both encoders.
+
+`audio_skip` (lipforge's, not the paper's; 0 = the paper) also joins a learned projection of the audio embedding
+to every decoder level, over the lower half of the frame or all of it (`audio_skip_rows`). At CPU scale a G_L that hears its audio only at
+the bottleneck learnt to ignore it on some machines' draws (README, "Audio at every decoder level").
 """
 from __future__ import annotations
 
@@ -18,6 +22,18 @@ from torch.nn.utils.parametrizations import spectral_norm
 def conv_bn_relu(cin, cout, kernel_size=3, stride=1):
     return nn.Sequential(nn.Conv2d(cin, cout, kernel_size, stride, kernel_size // 2, bias=False),
                          nn.BatchNorm2d(cout), nn.ReLU())
+
+
+def audio_map(features: torch.Tensor, height: int, width: int, rows: str) -> torch.Tensor:
+    """(N, C) -> (N, C, height, width): each vector at every pixel (rows "all"), or at every pixel of rows
+    height//2.. with zeros above them (rows "lower_half").
+
+    The mouth lies in the lower half of the crop (the half the pose input has masked): audio joined there enters
+    the decoder below the eyes (3x3 convs then spread it a few pixels up)."""
+    if rows == "all":
+        return features[:, :, None, None].expand(-1, -1, height, width)
+    below = features[:, :, None, None].expand(-1, -1, height - height // 2, width)
+    return torch.cat([below.new_zeros(*below.shape[:2], height // 2, width), below], dim=2)
 
 
 def level_widths(width: int, n: int) -> list[int]:
@@ -74,7 +90,7 @@ class StabilizedGenerator(nn.Module):
     """
 
     def __init__(self, audio_encoder: nn.Module, audio_dim: int, width: int = 32, n_blocks: int = 5,
-                 img_size: int = 96):
+                 img_size: int = 96, audio_skip: int = 0, audio_skip_rows: str = "lower_half"):
         super().__init__()
         if n_blocks < 1 or img_size % 2 ** n_blocks:
             raise ValueError(f"img_size must be divisible by 2**n_blocks = {2 ** max(n_blocks, 0)} "
@@ -97,13 +113,20 @@ class StabilizedGenerator(nn.Module):
         # far below the embeddings' variance (~1e-4, where the default 1e-5 would still shrink them).
         self.audio_norm = nn.BatchNorm1d(audio_dim, eps=1e-8)
 
+        if audio_skip < 0:
+            raise ValueError(f"audio_skip must be >= 0 channels, got {audio_skip}")
+        if audio_skip_rows not in ("lower_half", "all"):
+            raise ValueError(f"audio_skip_rows must be 'lower_half' or 'all', got {audio_skip_rows!r}")
+        self.audio_skip_rows = audio_skip_rows
+        self.audio_skip = nn.Linear(audio_dim, audio_skip) if audio_skip else None
+
         # Each FD block's input is the previous output concatenated with the identity and pose features
-        # of the matching encoder level.
+        # of the matching encoder level (and with audio_skip channels of audio).
         cin = widths[-1] + audio_dim + 2 * widths[-1]
         decoder = []
         for level in reversed(range(n_blocks)):
             decoder.append(FDBlock(cin, widths[level]))
-            cin = 3 * widths[level]
+            cin = 3 * widths[level] + audio_skip
         self.decoder = nn.ModuleList(decoder)
         self.output_block = nn.Sequential(conv_bn_relu(cin, widths[0]), nn.Conv2d(widths[0], 3, 1))
 
@@ -131,12 +154,17 @@ class StabilizedGenerator(nn.Module):
         ids = self.identity_encoder(ref.flatten(0, 1))
         poses = self.pose_encoder(pose.flatten(0, 1))
         x = self.reduce(torch.cat([ids[-1], poses[-1]], dim=1)).mean(dim=(2, 3), keepdim=True)
-        x = torch.cat([x, self.audio_features(mels.flatten(0, 1))[:, :, None, None]], dim=1)
+        audio = self.audio_features(mels.flatten(0, 1))
+        x = torch.cat([x, audio[:, :, None, None]], dim=1)
         # Nearest-neighbour upsampling of the 1x1 code to the deepest skip resolution.
         x = x.expand(-1, -1, *ids[-1].shape[-2:])
         x = torch.cat([x, ids[-1], poses[-1]], dim=1)
+        audio_skip = self.audio_skip(audio) if self.audio_skip is not None else None
         for block, id_feat, pose_feat in zip(self.decoder, reversed(ids[:-1]), reversed(poses[:-1])):
-            x = torch.cat([block(x), id_feat, pose_feat], dim=1)
+            parts = [block(x), id_feat, pose_feat]
+            if audio_skip is not None:
+                parts.append(audio_map(audio_skip, *id_feat.shape[-2:], self.audio_skip_rows))
+            x = torch.cat(parts, dim=1)
         return torch.sigmoid(self.output_block(x)).unflatten(0, (B, T))
 
 

@@ -2,16 +2,16 @@
 import torch
 from torch import nn
 
-from lipforge.train.generator_loop import generator_losses, generator_step, losses_at_step, lr_at_step, total_loss
+from lipforge.train.generator_loop import generator_losses, generator_step, losses_at_step, total_loss
 from models.stabilized import StabilizedDiscriminator
 
-ALL_ON = {"pixel": True, "perceptual": True, "gan": True, "sync": True, "triplet": True}
+ALL_ON = {"pixel": True, "perceptual": True, "gan": True, "sync": True, "triplet": True, "mouth_pixel": False}
 
 
 def test_pixel_alone_before_the_switch_then_the_configured_terms():
     configured = dict(ALL_ON, triplet=False)
     assert losses_at_step(configured, 3, 0) == {"pixel": True, "perceptual": False, "gan": False, "sync": False,
-                                                "triplet": False}
+                                                "triplet": False, "mouth_pixel": False}
     assert losses_at_step(configured, 3, 2)["gan"] is False
     assert losses_at_step(configured, 3, 3) == configured   # step 3 is the 4th step: the switch has happened
     assert losses_at_step(configured, 0, 0) == configured   # the paper's schedule: everything from the start
@@ -33,11 +33,6 @@ def test_the_mouth_pixel_term_belongs_to_the_pixel_only_phase_when_switched_on()
     # wav2lip's recipe has no such term
     assert "mouth_pixel" not in generator_losses(dict(cfg, method="wav2lip"), fake, {"gt": gt, "ref": gt}, None,
                                                  None, None, losses_at_step(configured, 1, 0))
-
-
-def test_the_pixel_only_phase_has_its_own_learning_rate():
-    assert [lr_at_step(1e-4, 1e-3, 2, step) for step in range(4)] == [1e-3, 1e-3, 1e-4, 1e-4]
-    assert lr_at_step(1e-4, 1e-3, 0, 0) == 1e-4
 
 
 def test_only_the_terms_in_force_are_computed_and_weighted():
@@ -66,7 +61,7 @@ class AddBias(nn.Module):
 def test_generator_step_trains_the_discriminator_only_after_the_pixel_only_phase():
     torch.manual_seed(0)
     cfg = {"method": "silent", "losses": {"pixel": True, "perceptual": False, "gan": True, "sync": False,
-                                          "triplet": False},
+                                          "triplet": False, "mouth_pixel": False},
            "weights": {"gan": 1.0, "pixel": 10.0}, "optim": {"lr": 1e-4}, "pixel_only_steps": 1, "pixel_only_lr": 1e-2}
     gen, disc = AddBias(), StabilizedDiscriminator(width=2, n_layers=3)
     opt_g, opt_d = torch.optim.Adam(gen.parameters(), lr=0.5), torch.optim.Adam(disc.parameters(), lr=0.5)
@@ -84,3 +79,17 @@ def test_generator_step_trains_the_discriminator_only_after_the_pixel_only_phase
     assert set(terms) == {"pixel", "gan"} and d_loss is not None
     assert [g["lr"] for g in opt_g.param_groups + opt_d.param_groups] == [1e-4, 1e-4]
     assert not all(torch.equal(a, b) for a, b in zip(disc_before, disc.parameters()))
+
+
+def test_the_build_record_carries_audio_skip_to_the_model():
+    from lipforge.train.generator_loop import build_generator, generator_build
+    from models.experts import build_expert
+
+    expert_build = {"arch": "avsyncnet", "kwargs": {"image_layers": [1, 1, 1, 1], "image_width": 8,
+                                                    "audio_layers": [1, 1, 1, 1], "audio_width": 8, "embed_dim": 32}}
+    arch = {"stabilized_width": 4, "stabilized_blocks": 3, "wav2lip_width": 0.125}
+    build = generator_build("stabilized", arch, 32, expert_build, audio_skip=3, audio_skip_rows="all")
+    gen = build_generator(build, build_expert(expert_build["arch"], **expert_build["kwargs"]))
+    assert gen.audio_skip.out_features == 3 and gen.audio_skip_rows == "all"
+    assert build_generator(generator_build("stabilized", arch, 32, expert_build)).audio_skip is None
+    assert "audio_skip" not in generator_build("wav2lip", arch, 32, None)["kwargs"]

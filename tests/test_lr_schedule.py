@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from lipforge.train.lr_schedule import cosine_lr, expert_lr, set_lr
+from lipforge.train.lr_schedule import cosine_lr, expert_lr, generator_lr, set_lr
 
 
 def test_cosine_decays_from_the_base_lr_to_zero():
@@ -25,3 +25,8 @@ def test_set_lr_writes_every_param_group():
     opt = torch.optim.Adam([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=0.1)
     set_lr([opt], 0.01)
     assert [g["lr"] for g in opt.param_groups] == [0.01, 0.01]
+
+
+def test_the_pixel_only_phase_has_its_own_learning_rate():
+    assert [generator_lr(1e-4, 1e-3, 2, step) for step in range(4)] == [1e-3, 1e-3, 1e-4, 1e-4]
+    assert generator_lr(1e-4, 1e-3, 0, 0) == 1e-4

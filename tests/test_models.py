@@ -6,7 +6,7 @@ from torch import nn
 from lipforge.hashing import file_sha256
 from models.avsyncnet import AVSyncNet
 from models.experts import ExpertWithMouthHeads, build_expert, lower_half
-from models.stabilized import StabilizedDiscriminator, StabilizedGenerator
+from models.stabilized import StabilizedDiscriminator, StabilizedGenerator, audio_map
 from models.syncnet import SyncNet
 from models.vgg import VGG19Features, load_vgg19
 from models.wav2lip import Wav2LipDiscriminator, Wav2LipGenerator
@@ -113,6 +113,35 @@ def test_stabilized_generator_shapes(size):
     out = frozen_generator(size)(*inputs(size, b=1, t=2))
     assert out.shape == (1, 2, 3, size, size)
     assert out.min() >= 0 and out.max() <= 1
+
+
+def test_audio_map_hand_values():
+    features = torch.tensor([[1.0, -2.0]])
+    out = audio_map(features, 3, 2, "lower_half")  # rows 0 (= 3 // 2 rows) zero, rows 1-2 the vector
+    expected = torch.tensor([[[[0.0, 0.0], [1.0, 1.0], [1.0, 1.0]],
+                              [[0.0, 0.0], [-2.0, -2.0], [-2.0, -2.0]]]])
+    torch.testing.assert_close(out, expected)
+    assert audio_map(features, 4, 1, "lower_half")[0, 0, :, 0].tolist() == [0.0, 0.0, 1.0, 1.0]
+    torch.testing.assert_close(audio_map(features, 3, 2, "all"), features[:, :, None, None].expand(1, 2, 3, 2))
+
+
+def test_stabilized_generator_audio_skip():
+    expert = small_avsyncnet()
+    gen = StabilizedGenerator(expert.audio_encoder, audio_dim=128, width=8, n_blocks=5, img_size=96, audio_skip=4)
+    assert gen.audio_skip.out_features == 4
+    # every FD block after the first, and the output block, takes 4 more channels than without audio_skip
+    plain = StabilizedGenerator(small_avsyncnet().audio_encoder, audio_dim=128, width=8, n_blocks=5, img_size=96)
+    widths = [block.up[0].in_channels for block in gen.decoder]
+    assert widths[0] == plain.decoder[0].up[0].in_channels
+    assert [w - p for w, p in zip(widths[1:], (b.up[0].in_channels for b in plain.decoder[1:]))] == [4] * 4
+    assert gen.output_block[0][0].in_channels == plain.output_block[0][0].in_channels + 4
+    out = gen(*inputs(96, b=1, t=2))
+    assert out.shape == (1, 2, 3, 96, 96)
+    assert plain.audio_skip is None
+    with pytest.raises(ValueError, match="audio_skip"):
+        StabilizedGenerator(expert.audio_encoder, audio_dim=128, audio_skip=-1)
+    with pytest.raises(ValueError, match="audio_skip_rows"):
+        StabilizedGenerator(expert.audio_encoder, audio_dim=128, audio_skip=4, audio_skip_rows="top")
 
 
 def test_stabilized_generator_rejects_size():

@@ -83,19 +83,19 @@ def detect_faces(rgb: np.ndarray) -> list[tuple[tuple[int, int, int, int], float
     return found
 
 
-def identities_in_photo(asset: str, n_people: int) -> list[Identity]:
+@lru_cache(maxsize=None)  # detection takes ~1 s a photo; every photo selection shares it
+def identities_in_photo(asset: str, n_people: int) -> tuple[Identity, ...]:
     faces = detect_faces(load_photo(asset))
     if len(faces) < n_people:
         raise FaceError(f"{asset}: found {len(faces)} faces, expected {n_people}; the asset or dlib changed "
                         f"(check `lipforge.assets.provenance({asset!r})`)")
     if n_people == 1:
         box, _, pts = max(faces, key=lambda f: f[0][2] * f[0][3])
-        return [Identity(asset, asset, box, pts)]
+        return (Identity(asset, asset, box, pts),)
     people = sorted(faces[:n_people], key=lambda f: f[0][0] + f[0][2] / 2)
-    return [Identity(f"{asset}_{i}", asset, box, pts) for i, (box, _, pts) in enumerate(people)]
+    return tuple(Identity(f"{asset}_{i}", asset, box, pts) for i, (box, _, pts) in enumerate(people))
 
 
-@lru_cache(maxsize=4)
 def load_identities(photos: tuple[str, ...] | None = None) -> tuple[Identity, ...]:
     """Every identity of the given photos (default: all of PHOTOS), in a fixed order (PHOTOS order, then left to
     right), whatever the order of `photos`."""

@@ -128,7 +128,7 @@ def train_expert_loop(config: dict) -> None:
         t0 = time.perf_counter()
         rng = np.random.default_rng([config["seed"], rank, step])
         batch = expert_batch(train, rng, per_worker, negatives, mouth_shapes=shape_targets)
-        set_lr([optimizer], expert_lr(config["lr"], config.get("lr_schedule", "constant"), step, config["steps"]))
+        set_lr([optimizer], expert_lr(config["lr"], config["lr_schedule"], step, config["steps"]))
         losses = train_step(net, optimizer, batch, device, augment, np.random.default_rng([config["seed"], rank, step, 1]),
                             shape_weight)
         update_average(ema, runner.unwrap(net))

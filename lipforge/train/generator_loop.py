@@ -22,7 +22,7 @@ import torch
 from lipforge import losses as L
 from lipforge.train import runner
 from lipforge.train.data import WINDOW, SilentRefs, generator_batch, load_clips, mask_lower_half
-from lipforge.train.lr_schedule import set_lr
+from lipforge.train.lr_schedule import generator_lr, set_lr
 from lipforge.train.weight_average import (average_state, delivered_weights, restore_average, update_average,
                                            weight_average)
 from models.experts import build_expert, lower_half
@@ -43,11 +43,13 @@ def build_generator(build: dict, expert: torch.nn.Module | None = None) -> torch
     return StabilizedGenerator(audio_encoder=expert.audio_encoder, audio_dim=expert.embed_dim, **build["kwargs"])
 
 
-def generator_build(method: str, arch: dict, img_size: int, expert_build: dict) -> dict:
+def generator_build(method: str, arch: dict, img_size: int, expert_build: dict, audio_skip: int = 0,
+                    audio_skip_rows: str = "lower_half") -> dict:
     if method == "wav2lip":
         return {"method": method, "kwargs": {"width": arch["wav2lip_width"], "img_size": img_size}}
     return {"method": method, "expert": expert_build,
-            "kwargs": {"width": arch["stabilized_width"], "n_blocks": arch["stabilized_blocks"], "img_size": img_size}}
+            "kwargs": {"width": arch["stabilized_width"], "n_blocks": arch["stabilized_blocks"], "img_size": img_size,
+                       "audio_skip": audio_skip, "audio_skip_rows": audio_skip_rows}}
 
 
 def build_discriminator(method: str, arch: dict) -> torch.nn.Module:
@@ -99,12 +101,6 @@ def losses_at_step(losses: dict[str, bool], pixel_only_steps: int, step: int) ->
     return {name: name == "pixel" or (name == "mouth_pixel" and on) for name, on in losses.items()}
 
 
-def lr_at_step(lr: float, pixel_only_lr: float, pixel_only_steps: int, step: int) -> float:
-    """The learning rate at (0-based) `step`: `pixel_only_lr` in the pixel-only phase, else `lr` (the paper's 1e-4;
-    at 1e-3 the terms that join after the pixel-only phase undo what it learned in a few dozen steps)."""
-    return pixel_only_lr if step < pixel_only_steps else lr
-
-
 def generator_losses(cfg: dict, fake, batch, expert, vgg, disc, on: dict[str, bool] | None = None) -> dict[str, torch.Tensor]:
     """The generator's loss terms (unweighted) for one batch; only the terms switched on in `on` (default
     cfg["losses"]) are computed."""
@@ -112,7 +108,7 @@ def generator_losses(cfg: dict, fake, batch, expert, vgg, disc, on: dict[str, bo
     gt, ref = batch["gt"], batch["ref"]
     if on["pixel"]:
         out["pixel"] = L.pixel_l1_loss(fake, gt)
-    if on.get("mouth_pixel") and cfg["method"] != "wav2lip":
+    if on["mouth_pixel"] and cfg["method"] != "wav2lip":
         out["mouth_pixel"] = L.mouth_region_l1_loss(fake, gt, tuple(cfg["mouth_region"]))
     if on["sync"] and cfg["method"] != "silent":
         audio = expert.encode_audio(batch["sync_mel"])
@@ -156,11 +152,11 @@ def total_loss(cfg: dict, terms: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 def generator_step(cfg: dict, step: int, batch: dict, gen, disc, opt_g, opt_d, expert, vgg):
-    """One training step at (0-based) `step`: the loss terms and lr in force then (`losses_at_step`, `lr_at_step`),
+    """One training step at (0-based) `step`: the loss terms and lr in force then (`losses_at_step`, `generator_lr`),
     a discriminator update when the GAN term is on, then the generator update.
     Returns (unweighted terms, total generator loss, discriminator loss or None)."""
     on = losses_at_step(cfg["losses"], cfg["pixel_only_steps"], step)
-    set_lr((opt_g, opt_d), lr_at_step(cfg["optim"]["lr"], cfg["pixel_only_lr"], cfg["pixel_only_steps"], step))
+    set_lr((opt_g, opt_d), generator_lr(cfg["optim"]["lr"], cfg["pixel_only_lr"], cfg["pixel_only_steps"], step))
     fake = gen(batch["mels"], batch["pose"], batch["ref"])
     d_loss = None
     if on["gan"]:

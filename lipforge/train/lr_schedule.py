@@ -18,6 +18,12 @@ def expert_lr(base_lr: float, schedule: str, step: int, total_steps: int) -> flo
     raise ValueError(f"unknown lr schedule {schedule!r} (constant | cosine)")
 
 
+def generator_lr(lr: float, pixel_only_lr: float, pixel_only_steps: int, step: int) -> float:
+    """The learning rate at (0-based) `step`: `pixel_only_lr` in the pixel-only phase, else `lr` (the paper's 1e-4;
+    at 1e-3 the terms that join after the pixel-only phase undo what it learned in a few dozen steps)."""
+    return pixel_only_lr if step < pixel_only_steps else lr
+
+
 def set_lr(optimizers, lr: float) -> None:
     """Write `lr` into every param group that does not have it already."""
     for opt in optimizers:
