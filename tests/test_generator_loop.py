@@ -93,3 +93,19 @@ def test_the_build_record_carries_audio_skip_to_the_model():
     assert gen.audio_skip.out_features == 3 and gen.audio_skip_rows == "all"
     assert build_generator(generator_build("stabilized", arch, 32, expert_build)).audio_skip is None
     assert "audio_skip" not in generator_build("wav2lip", arch, 32, None)["kwargs"]
+
+
+def test_generator_config_gives_the_audio_skip_to_g_l_only(tmp_path):
+    from lipforge.params import Params
+    from lipforge.train.artifacts import save_model
+    from lipforge.train.generator_config import generator_config
+
+    expert_build = {"arch": "syncnet", "kwargs": {"width": 0.125, "embed_dim": 16}}
+    expert_path = tmp_path / "expert.pt"
+    save_model(expert_path, "expert", expert_build, {}, {})
+    params = Params.model_validate({"train_generator": {"audio_skip_channels": 8, "audio_skip_rows": "all"}})
+    args = (expert_path, tmp_path / "face_crop", tmp_path / "mel.parquet")
+    g_s = generator_config(params, params.silent_refs, "silent", *args, seed_offset=101)
+    g_l = generator_config(params, params.train_generator, "stabilized", *args, seed_offset=202)
+    assert g_s["build"]["kwargs"]["audio_skip"] == 0  # G_S: the paper's bottleneck-only audio
+    assert (g_l["build"]["kwargs"]["audio_skip"], g_l["build"]["kwargs"]["audio_skip_rows"]) == (8, "all")
