@@ -107,5 +107,7 @@ def test_generator_config_gives_the_audio_skip_to_g_l_only(tmp_path):
     args = (expert_path, tmp_path / "face_crop", tmp_path / "mel.parquet")
     g_s = generator_config(params, params.silent_refs, "silent", *args, seed_offset=101)
     g_l = generator_config(params, params.train_generator, "stabilized", *args, seed_offset=202)
-    assert g_s["build"]["kwargs"]["audio_skip"] == 0  # G_S: the paper's bottleneck-only audio
+    assert "audio_skip" not in g_s["build"]["kwargs"]  # G_S: the model's default, the paper's bottleneck-only audio
+    wav2lip = generator_config(params, params.train_generator, "wav2lip", *args, seed_offset=202)
+    assert "audio_skip" not in wav2lip["build"]["kwargs"]
     assert (g_l["build"]["kwargs"]["audio_skip"], g_l["build"]["kwargs"]["audio_skip_rows"]) == (8, "all")

@@ -43,13 +43,14 @@ def build_generator(build: dict, expert: torch.nn.Module | None = None) -> torch
     return StabilizedGenerator(audio_encoder=expert.audio_encoder, audio_dim=expert.embed_dim, **build["kwargs"])
 
 
-def generator_build(method: str, arch: dict, img_size: int, expert_build: dict, audio_skip: int = 0,
-                    audio_skip_rows: str = "lower_half") -> dict:
+def generator_build(method: str, arch: dict, img_size: int, expert_build: dict, **stabilized_kwargs) -> dict:
+    """The record a generator model file carries to rebuild its network. `stabilized_kwargs`: further
+    StabilizedGenerator arguments (G_L's audio skip); left out, the model's own defaults hold."""
     if method == "wav2lip":
         return {"method": method, "kwargs": {"width": arch["wav2lip_width"], "img_size": img_size}}
     return {"method": method, "expert": expert_build,
             "kwargs": {"width": arch["stabilized_width"], "n_blocks": arch["stabilized_blocks"], "img_size": img_size,
-                       "audio_skip": audio_skip, "audio_skip_rows": audio_skip_rows}}
+                       **stabilized_kwargs}}
 
 
 def build_discriminator(method: str, arch: dict) -> torch.nn.Module:
