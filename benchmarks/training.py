@@ -25,11 +25,13 @@ from lipforge.train.artifacts import load_expert
 from lipforge.train.data import Negatives, SilentRefs, expert_batch, generator_batch, load_clips
 from lipforge.train.augment import WindowAugment
 from lipforge.train.expert_loop import build_trainable, mouth_shape_targets, train_step
+from lipforge.train.generator_config import generator_config
 from lipforge.train.weight_average import update_average, weight_average
 from models.vgg import load_vgg19
 from stages.train_expert import arch_kwargs
 
 FACE_DIR, MEL_INDEX = Path("data/face_crop"), Path("data/mel/index.parquet")
+EXPERT = Path("data/experts/train/model.pt")
 
 
 def timed_steps(step, n: int) -> float:
@@ -63,20 +65,15 @@ def bench_expert(params, name: str, clips, steps: int, device) -> float:
 
 def bench_generator(params, method: str, section, clips, steps: int, device, pixel_only: bool = False) -> float:
     """A generator step with every switched-on loss term, or (`pixel_only`) one of the pixel-only phase."""
-    expert, expert_info = load_expert("data/experts/train/model.pt")
-    expert = expert.to(device)
-    cfg = {"method": method, "losses": section.losses.model_dump(), "weights": section.weights.model_dump(),
-           "wav2lip_weights": params.train_generator.wav2lip_weights.model_dump(),
-           "perceptual": params.perceptual.model_dump(), "optim": {"lr": section.optim.lr},
-           # timed at step 0 of a run whose pixel-only phase is one step long (pixel_only) or absent
-           "pixel_only_steps": int(pixel_only), "pixel_only_lr": section.pixel_only_lr,
-           "mouth_region": section.mouth_region}
-    arch = params.generator.model_dump()
-    build = G.generator_build("stabilized" if method == "silent" else method, arch, params.face_crop.img_size,
-                              {"arch": expert_info["arch"], "kwargs": expert_info["kwargs"]})
+    # the stage's own loop config and build record (G_L's audio skip included), timed at step 0 of a run whose
+    # pixel-only phase is one step long (pixel_only) or absent
+    config = generator_config(params, section, method, EXPERT, FACE_DIR, MEL_INDEX, seed_offset=0)
+    cfg = {**config, "pixel_only_steps": int(pixel_only)}
+    expert = load_expert(EXPERT)[0].to(device)
+    arch, build = config["arch"], config["build"]
     gen = G.build_generator(build, None if method == "wav2lip" else expert).to(device)
     disc = G.build_discriminator(method, arch).to(device)
-    vgg = load_vgg19(params.perceptual.layers, None, 0)[0].to(device) if method != "wav2lip" else None
+    vgg = load_vgg19(params.perceptual.layers, config["vgg_path"], 0)[0].to(device) if method != "wav2lip" else None
     trainable = gen.trainable_parameters() if hasattr(gen, "trainable_parameters") else gen.parameters()
     opt_g, opt_d = torch.optim.Adam(trainable, 1e-4), torch.optim.Adam(disc.parameters(), 1e-4)
     average = weight_average(gen, section.ema_decay)
