@@ -69,14 +69,15 @@ def bench_generator(params, method: str, section, clips, steps: int, device, pix
     # pixel-only phase is one step long (pixel_only) or absent
     config = generator_config(params, section, method, EXPERT, FACE_DIR, MEL_INDEX, seed_offset=0)
     cfg = {**config, "pixel_only_steps": int(pixel_only)}
-    expert = load_expert(EXPERT)[0].to(device)
+    expert = load_expert(config["expert_path"])[0].to(device)
     arch, build = config["arch"], config["build"]
     gen = G.build_generator(build, None if method == "wav2lip" else expert).to(device)
     disc = G.build_discriminator(method, arch).to(device)
-    vgg = load_vgg19(params.perceptual.layers, config["vgg_path"], 0)[0].to(device) if method != "wav2lip" else None
+    vgg = (load_vgg19(config["perceptual"]["layers"], config["vgg_path"], config["seed"])[0].to(device)
+           if method != "wav2lip" else None)
     trainable = gen.trainable_parameters() if hasattr(gen, "trainable_parameters") else gen.parameters()
     opt_g, opt_d = torch.optim.Adam(trainable, 1e-4), torch.optim.Adam(disc.parameters(), 1e-4)
-    average = weight_average(gen, section.ema_decay)
+    average = weight_average(gen, config["ema_decay"])
     rng = np.random.default_rng(0)
     bs = section.optim.batch_size
     # stand-ins for G_S's closed-lip references (the benchmark needs no silent_refs run): each clip's first window

@@ -272,7 +272,7 @@ class GeneratorArch(Section):
 class PerceptualParams(Section):
     # VGG-19 ImageNet weights (vgg19-dcbb9e9d.pth, found by lipforge.weights.locate) when present; else a
     # fixed randomly initialised VGG-19 (recorded in provenance).
-    # The paper's five layers relu1_1 ... relu5_1 (weights 1/32 ... 1) take about half of a G_L step on a CPU; the
+    # The paper's five layers relu1_1 ... relu5_1 (weights 1/32 ... 1) make a G_L step about 1.4x slower on a CPU; the
     # default stops at relu3_1, with the same halving per layer and the deepest at 1 (README, deviations table).
     layers: list[str] = ["relu1_1", "relu2_1", "relu3_1"]
     layer_weights: list[float] = [0.25, 0.5, 1.0]
