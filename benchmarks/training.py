@@ -21,13 +21,11 @@ import torch
 
 from lipforge.params import load_params
 from lipforge.train import generator_loop as G
-from lipforge.train.artifacts import load_expert
 from lipforge.train.data import Negatives, SilentRefs, expert_batch, generator_batch, load_clips
 from lipforge.train.augment import WindowAugment
 from lipforge.train.expert_loop import build_trainable, mouth_shape_targets, train_step
 from lipforge.train.generator_config import generator_config
 from lipforge.train.weight_average import update_average, weight_average
-from models.vgg import load_vgg19
 from stages.train_expert import arch_kwargs
 
 FACE_DIR, MEL_INDEX = Path("data/face_crop"), Path("data/mel/index.parquet")
@@ -69,15 +67,8 @@ def bench_generator(params, method: str, section, clips, steps: int, device, pix
     # pixel-only phase is one step long (pixel_only) or absent
     config = generator_config(params, section, method, EXPERT, FACE_DIR, MEL_INDEX, seed_offset=0)
     cfg = {**config, "pixel_only_steps": int(pixel_only)}
-    expert = load_expert(config["expert_path"])[0].to(device)
-    arch, build = config["arch"], config["build"]
-    gen = G.build_generator(build, None if method == "wav2lip" else expert).to(device)
-    disc = G.build_discriminator(method, arch).to(device)
-    vgg = (load_vgg19(config["perceptual"]["layers"], config["vgg_path"], config["seed"])[0].to(device)
-           if method != "wav2lip" else None)
-    trainable = gen.trainable_parameters() if hasattr(gen, "trainable_parameters") else gen.parameters()
-    opt_g, opt_d = torch.optim.Adam(trainable, 1e-4), torch.optim.Adam(disc.parameters(), 1e-4)
-    average = weight_average(gen, config["ema_decay"])
+    torch.manual_seed(config["seed"])
+    parts = G.training_parts(config, device)
     rng = np.random.default_rng(0)
     bs = section.optim.batch_size
     # stand-ins for G_S's closed-lip references (the benchmark needs no silent_refs run): each clip's first window
@@ -86,8 +77,8 @@ def bench_generator(params, method: str, section, clips, steps: int, device, pix
 
     def step():
         batch = G.to_device(generator_batch(clips, rng, bs, refs), device)
-        G.generator_step(cfg, 0, batch, gen, disc, opt_g, opt_d, expert, vgg)
-        update_average(average, gen)
+        G.generator_step(cfg, 0, batch, parts.gen, parts.disc, parts.opt_g, parts.opt_d, parts.expert, parts.vgg)
+        update_average(parts.ema, parts.gen)
 
     return bs / timed_steps(step, steps)
 

@@ -111,3 +111,38 @@ def test_generator_config_gives_the_audio_skip_to_g_l_only(tmp_path):
     wav2lip = generator_config(params, params.train_generator, "wav2lip", *args, seed_offset=202)
     assert "audio_skip" not in wav2lip["build"]["kwargs"]
     assert (g_l["build"]["kwargs"]["audio_skip"], g_l["build"]["kwargs"]["audio_skip_rows"]) == (8, "all")
+
+
+def test_training_parts_share_the_experts_audio_encoder_and_load_only_what_a_term_uses(tmp_path):
+    from lipforge.params import Params
+    from lipforge.train.artifacts import save_model
+    from lipforge.train.generator_config import generator_config
+    from lipforge.train.generator_loop import training_parts
+    from models.experts import build_expert
+
+    expert_build = {"arch": "syncnet", "kwargs": {"width": 0.125, "embed_dim": 16}}
+    expert_path = tmp_path / "expert.pt"
+    save_model(expert_path, "expert", expert_build, build_expert("syncnet", **expert_build["kwargs"]).state_dict(), {})
+    params = Params.model_validate({"face_crop": {"img_size": 64}, "perceptual": {"layers": ["relu1_1"],
+                                                                                  "layer_weights": [1.0]},
+                                    "generator": {"stabilized_width": 4, "stabilized_blocks": 3,
+                                                  "wav2lip_width": 0.125, "discriminator_width": 4},
+                                    "train_generator": {"optim": {"lr": 3e-4, "betas": [0.5, 0.9]},
+                                                        "ema_decay": 0.9}})
+    args = (expert_path, tmp_path / "face_crop", tmp_path / "mel.parquet")
+    config = generator_config(params, params.train_generator, "stabilized", *args, seed_offset=0)
+    parts = training_parts(config, torch.device("cpu"))
+    assert parts.gen.audio_encoder is parts.expert.audio_encoder   # frozen, and not a fresh copy
+    assert parts.vgg is not None and parts.ema is not None
+    assert parts.opt_g.param_groups[0]["lr"] == 3e-4 and parts.opt_g.param_groups[0]["betas"] == (0.5, 0.9)
+    trained = {id(p) for group in parts.opt_g.param_groups for p in group["params"]}
+    assert not any(id(p) in trained for p in parts.expert.parameters())
+
+    no_vgg = dict(config, losses=dict(config["losses"], perceptual=False, triplet=False), ema_decay=None)
+    parts = training_parts(no_vgg, torch.device("cpu"))
+    assert parts.vgg is None and parts.ema is None
+    # wav2lip without its sync term never opens the expert file
+    wav2lip = generator_config(params, params.train_generator, "wav2lip", *args, seed_offset=0)
+    expert_path.unlink()
+    parts = training_parts(dict(wav2lip, losses=dict(wav2lip["losses"], sync=False)), torch.device("cpu"))
+    assert parts.expert is None and parts.vgg is None

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from torch.optim.swa_utils import AveragedModel
 
 from lipforge import losses as L
 from lipforge.train import runner
@@ -184,18 +186,29 @@ def to_device(batch: dict, device) -> dict:
     return out
 
 
-def train_generator_loop(config: dict) -> None:
-    device, rank, world = runner.setup_worker(config)
-    torch.manual_seed(config["seed"])
+@dataclass
+class TrainingParts:
+    """What a generator run trains with: the networks, their optimisers and the weight average."""
+    expert: torch.nn.Module | None
+    gen: torch.nn.Module
+    disc: torch.nn.Module
+    vgg: torch.nn.Module | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    ema: AveragedModel | None   # None: ema_decay off
+
+
+def training_parts(config: dict, device) -> TrainingParts:
+    """The networks and optimisers of a run of `config` (a `generator_config` record), freshly initialised from
+    the global torch seed. The expert is loaded only when a term uses it, VGG-19 only when a VGG term is on."""
     method = config["method"]
     expert = None
     if method != "wav2lip" or config["losses"]["sync"]:
         from lipforge.train.artifacts import load_expert
 
         expert = load_expert(config["expert_path"])[0].to(device)
-    build = config["build"]
     # the stabilized generator's frozen audio encoder is the trained expert's, not a fresh copy
-    gen = build_generator(build, None if method == "wav2lip" else expert).to(device)
+    gen = build_generator(config["build"], None if method == "wav2lip" else expert).to(device)
     disc = build_discriminator(method, config["arch"]).to(device)
     vgg = None
     if method != "wav2lip" and (config["losses"]["perceptual"] or config["losses"]["triplet"]):
@@ -204,8 +217,15 @@ def train_generator_loop(config: dict) -> None:
     betas = tuple(config["optim"]["betas"])
     opt_g = torch.optim.Adam(params, lr=config["optim"]["lr"], betas=betas)
     opt_d = torch.optim.Adam(disc.parameters(), lr=config["optim"]["lr"], betas=betas)
+    return TrainingParts(expert, gen, disc, vgg, opt_g, opt_d, weight_average(gen, config.get("ema_decay")))
 
-    ema = weight_average(gen, config.get("ema_decay"))
+
+def train_generator_loop(config: dict) -> None:
+    device, rank, world = runner.setup_worker(config)
+    torch.manual_seed(config["seed"])
+    parts = training_parts(config, device)
+    expert, gen, disc, vgg = parts.expert, parts.gen, parts.disc, parts.vgg
+    opt_g, opt_d, ema = parts.opt_g, parts.opt_d, parts.ema
     state = runner.restore()
     start, history, seconds, resumed = 0, [], 0.0, []
     if state is not None:
