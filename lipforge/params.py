@@ -384,6 +384,9 @@ class TrainGeneratorParams(GeneratorSection):
     # learned projection of the audio embedding joined to every decoder level, over audio_skip_rows of the frame.
     audio_skip_channels: int = Field(default=16, ge=0)
     audio_skip_rows: Literal["lower_half", "all"] = "lower_half"
+    # paper: none (the last step's weights). Measured on the sample corpus: the average of G_L's last ~100 steps
+    # follows the audio better than the last step (README "Weight averaging").
+    ema_decay: float | None = Field(default=0.99, gt=0, lt=1)
 
 
 class EvaluateParams(Section):

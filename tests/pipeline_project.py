@@ -34,7 +34,7 @@ def tiny_training(p: dict) -> None:
     p["train_generator"]["optim"].update(steps=6, batch_size=2)
     p["silent_refs"]["pixel_only_steps"] = 1       # both phases of the loss schedule run
     p["train_generator"]["pixel_only_steps"] = 3
-    p["train_generator"]["ema_decay"] = 0.9        # the weight average, and its resume (experts: on by default)
+    p["train_generator"]["ema_decay"] = 0.9        # a weight average that 6 steps move (default 0.99), and its resume
     p["evaluate"].update(n_videos=1, grid_clips=1, grid_frames=2)
 
 
