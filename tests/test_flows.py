@@ -645,8 +645,11 @@ def test_nightly_rejects_a_regression_and_restores_the_accepted_model(tiny, acce
     old_ssim = json.loads((tiny / "reports/metrics.json").read_text())["rows"]["stabilized"]["ssim"]
 
     def worse_generator(p):
-        # A learning rate 10^4 times the default wrecks the few steps of the tiny generator.
+        # A learning rate 10^4 times the default wrecks the tiny generator's last 3 steps (the first 3 are
+        # pixel-only, at pixel_only_lr). The last step's weights are delivered: the tiny 0.9 weight average
+        # would keep 73 % of the pixel-only weights and, on some CPUs, hide the regression (SSIM -0.0002 in CI).
         p["train_generator"]["optim"]["lr"] = 1.0
+        p["train_generator"]["ema_decay"] = None
 
     set_params(tiny, worse_generator)
     with pytest.raises(NightlyRejected) as err:
@@ -659,7 +662,8 @@ def test_nightly_rejects_a_regression_and_restores_the_accepted_model(tiny, acce
     assert tree_hashes(tiny / "data/generator") == model
     assert (tiny / "dvc.lock").read_bytes() == lock
     assert json.loads((tiny / "reports/metrics.json").read_text())["rows"]["stabilized"]["ssim"] == old_ssim
-    assert yaml.safe_load((tiny / "params.yaml").read_text())["train_generator"]["optim"]["lr"] == 1.0
+    kept = yaml.safe_load((tiny / "params.yaml").read_text())["train_generator"]
+    assert kept["optim"]["lr"] == 1.0 and kept["ema_decay"] is None
     # Every output agrees with the restored lock: the one thing DVC sees as changed is the user's param edit.
     status = _dvc_json(tiny, "status")
     assert status == {"train_generator": [{"changed deps": {"params.yaml": {"train_generator": "modified"}}}]}, status
