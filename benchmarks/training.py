@@ -67,7 +67,6 @@ def bench_generator(params, method: str, section, clips, steps: int, device, pix
     # pixel-only phase is one step long (pixel_only) or absent
     config = generator_config(params, section, method, EXPERT, FACE_DIR, MEL_INDEX, seed_offset=0)
     cfg = {**config, "pixel_only_steps": int(pixel_only)}
-    torch.manual_seed(config["seed"])
     parts = G.training_parts(config, device)
     rng = np.random.default_rng(0)
     bs = section.optim.batch_size

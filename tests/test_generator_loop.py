@@ -137,6 +137,13 @@ def test_training_parts_share_the_experts_audio_encoder_and_load_only_what_a_ter
     assert parts.opt_g.param_groups[0]["lr"] == 3e-4 and parts.opt_g.param_groups[0]["betas"] == (0.5, 0.9)
     trained = {id(p) for group in parts.opt_g.param_groups for p in group["params"]}
     assert not any(id(p) in trained for p in parts.expert.parameters())
+    # initialised from the run's seed, whatever the global torch RNG did before
+    first = parts.gen.state_dict()
+    torch.rand(7)
+    again = training_parts(config, torch.device("cpu")).gen.state_dict()
+    other = training_parts(dict(config, seed=config["seed"] + 1), torch.device("cpu")).gen.state_dict()
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)
 
     no_vgg = dict(config, losses=dict(config["losses"], perceptual=False, triplet=False), ema_decay=None)
     parts = training_parts(no_vgg, torch.device("cpu"))

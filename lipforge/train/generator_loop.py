@@ -200,7 +200,8 @@ class TrainingParts:
 
 def training_parts(config: dict, device) -> TrainingParts:
     """The networks and optimisers of a run of `config` (a `generator_config` record), freshly initialised from
-    the global torch seed. The expert is loaded only when a term uses it, VGG-19 only when a VGG term is on."""
+    `config["seed"]`. The expert is loaded only when a term uses it, VGG-19 only when a VGG term is on."""
+    torch.manual_seed(config["seed"])
     method = config["method"]
     expert = None
     if method != "wav2lip" or config["losses"]["sync"]:
@@ -222,7 +223,6 @@ def training_parts(config: dict, device) -> TrainingParts:
 
 def train_generator_loop(config: dict) -> None:
     device, rank, world = runner.setup_worker(config)
-    torch.manual_seed(config["seed"])
     parts = training_parts(config, device)
     expert, gen, disc, vgg = parts.expert, parts.gen, parts.disc, parts.vgg
     opt_g, opt_d, ema = parts.opt_g, parts.opt_d, parts.ema
