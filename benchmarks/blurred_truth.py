@@ -21,13 +21,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lipforge import metrics as M  # noqa: E402
-from lipforge.evaluation import evaluate_clip, paste_back  # noqa: E402
+from lipforge.evaluation import evaluate_clip, pasted_landmarks  # noqa: E402
 from lipforge.face.clipmeta import read_clip_meta  # noqa: E402
 from lipforge.face.detectors import load_backend  # noqa: E402
-from lipforge.face.measure import landmarks_in_boxes  # noqa: E402
 from lipforge.media import read_video_frames  # noqa: E402
 from lipforge.params import load_params  # noqa: E402
-from stages.evaluate import EVAL_EXPERT, FACE_DIR, GENERATOR, MANIFEST, MEL_INDEX, SILENT_INDEX, clip_rows  # noqa: E402
+from stages.evaluate import FACE_DIR, MANIFEST, MEL_INDEX, SILENT_INDEX, clip_context, clip_rows  # noqa: E402
 
 
 def blurred(crops: np.ndarray, sigma: float) -> np.ndarray:
@@ -51,9 +50,7 @@ def main() -> None:
     torch.set_num_threads(2)
     params = load_params()
     method = params.train_generator.method
-    ctx = {"generator_path": str(GENERATOR), "eval_expert_path": str(EVAL_EXPERT), "method": method,
-           "face_dir": str(FACE_DIR), "fps": params.manifest.fps, "sample_rate": params.manifest.sample_rate,
-           "vshift": params.evaluate.vshift, "video_out": None}
+    ctx = clip_context(params)
     backend = load_backend("dlib")   # the evaluate stage's landmark model
     truth, generated, gen_sharpness = [], [], []
     opening = {s: [] for s in args.sigmas}
@@ -72,8 +69,7 @@ def main() -> None:
         full = read_video_frames(row["video_path"], params.manifest.fps)[:n]
         for s in args.sigmas:
             crops = blurred(gt_crops, s)
-            pasted = paste_back(full, crops, meta["crop_boxes"][:n])
-            opening[s].append(M.mouth_opening(landmarks_in_boxes(backend, pasted, meta["boxes"][:n]))[:m])
+            opening[s].append(M.mouth_opening(pasted_landmarks(backend, crops, full, meta)[1])[:m])
             sharpness[s].append(lower_half_sharpness(crops))
     truth = np.concatenate(truth)
     out = {"generated": {"sharpness": round(float(np.mean(gen_sharpness)), 1),

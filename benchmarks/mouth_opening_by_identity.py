@@ -24,8 +24,13 @@ def line_fit(truth: np.ndarray, measured: np.ndarray) -> dict:
             "offset_px": round(float(offset), 2), "mean_px": round(float(measured.mean()), 2)}
 
 
+def identity_groups(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """"pooled" (every frame), then one table per identity (the speaker folder of `clip_id`)."""
+    return {"pooled": table, **dict(iter(table.groupby(table.clip_id.str.split("/").str[0])))}
+
+
 def by_identity(table: pd.DataFrame) -> dict:
-    groups = {"pooled": table, **dict(iter(table.groupby(table.clip_id.str.split("/").str[0])))}
+    groups = identity_groups(table)
     return {name: {"frames": len(g), "generated": line_fit(g.ground_truth_sidecar.values, g.generated.values),
                    "ground_truth_measured": line_fit(g.ground_truth_sidecar.values, g.ground_truth_measured.values)}
             for name, g in groups.items()}

@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from lipforge.evaluation import reference_schedule
-from lipforge.metrics.landmarks import correlation
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.mouth_opening_by_identity import identity_groups  # noqa: E402
+from lipforge.evaluation import reference_schedule  # noqa: E402
+from lipforge.metrics.landmarks import correlation  # noqa: E402
 
 
 def partial_correlation(x, y, given) -> float:
@@ -61,8 +65,7 @@ def leak_figures(table: pd.DataFrame) -> dict:
 def by_identity(table: pd.DataFrame) -> dict:
     # a frame whose landmarks failed (NaN) still serves as another frame's reference
     table = with_reference(table).dropna(subset=["generated", "ground_truth_sidecar", "reference_sidecar"])
-    groups = {"pooled": table, **dict(iter(table.groupby(table.clip_id.str.split("/").str[0])))}
-    return {name: leak_figures(g) for name, g in groups.items()}
+    return {name: leak_figures(g) for name, g in identity_groups(table).items()}
 
 
 def main() -> None:

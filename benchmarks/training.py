@@ -84,12 +84,10 @@ def bench_generator(params, method: str, section, clips, steps: int, device, pix
 
 def bench_evaluation(params, n_clips: int) -> float:
     from lipforge.evaluation import evaluate_clip
-    from stages.evaluate import EVAL_EXPERT, FACE_DIR as EFACE, GENERATOR, MANIFEST, SILENT_INDEX, clip_rows
+    from stages.evaluate import FACE_DIR as EFACE, MANIFEST, SILENT_INDEX, clip_context, clip_rows
 
     rows = clip_rows(params, EFACE, MEL_INDEX, MANIFEST, SILENT_INDEX)[:n_clips]
-    ctx = {"generator_path": str(GENERATOR), "eval_expert_path": str(EVAL_EXPERT),
-           "method": params.train_generator.method, "face_dir": str(EFACE), "fps": params.manifest.fps,
-           "sample_rate": params.manifest.sample_rate, "vshift": params.evaluate.vshift, "video_out": None}
+    ctx = clip_context(params)
     evaluate_clip(rows[0], ctx)  # warm-up (model loading, dlib)
     t0 = time.perf_counter()
     for row in rows:

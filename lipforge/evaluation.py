@@ -66,6 +66,14 @@ def paste_back(frames: np.ndarray, crops: np.ndarray, crop_boxes: np.ndarray) ->
     return out
 
 
+def pasted_landmarks(backend, crops: np.ndarray, full: np.ndarray, meta: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The crops pasted back into their full frames, and the 68 landmarks found there inside the clip's face
+    boxes: how every row's mouth and face are measured."""
+    n = len(crops)
+    pasted = paste_back(full[:n], crops, meta["crop_boxes"][:n])
+    return pasted, landmarks_in_boxes(backend, pasted, meta["boxes"][:n])
+
+
 @torch.no_grad()
 def sync_embeddings(expert: torch.nn.Module, clip: Clip, crops: np.ndarray, n_windows: int):
     """Per window start: (video, audio) embeddings of the judge, for syncnet_python's offset search."""
@@ -81,8 +89,7 @@ def score_row(name: str, crops: np.ndarray, gt_crops: np.ndarray, full: np.ndarr
     """Metrics of one row of one clip, and per-frame arrays (mouth opening) for pooled statistics."""
     n = len(crops)
     img_size = crops.shape[1]
-    pasted = paste_back(full[:n], crops, meta["crop_boxes"][:n])
-    lms = landmarks_in_boxes(landmark_backend, pasted, meta["boxes"][:n])
+    pasted, lms = pasted_landmarks(landmark_backend, crops, full, meta)
     lms_crop = np.stack([landmarks_to_crop(lms[t], meta["crop_boxes"][t], img_size) for t in range(n)])
     video_emb, audio_emb = sync_embeddings(expert, clip, crops, n_windows)
     lse = M.lse_scores(video_emb, audio_emb, vshift=vshift)

@@ -94,6 +94,14 @@ def write_mouth_csv(path: Path, clip_ids: list[str], per_frame: list[dict], meth
                             round(float(pf[method]["mouth_opening"][t]), 3)])
 
 
+def clip_context(params: Params, face_dir: Path = FACE_DIR, generator_path: Path = GENERATOR,
+                 eval_expert_path: Path = EVAL_EXPERT) -> dict:
+    """What `evaluate_clip` needs besides the clip's row (no video written; the stage sets `video_out`)."""
+    return {"generator_path": str(generator_path), "eval_expert_path": str(eval_expert_path),
+            "method": params.train_generator.method, "face_dir": str(face_dir), "fps": params.manifest.fps,
+            "sample_rate": params.manifest.sample_rate, "vshift": params.evaluate.vshift, "video_out": None}
+
+
 def run(params: Params, face_dir: Path = FACE_DIR, mel_index: Path = MEL_INDEX, manifest_path: Path = MANIFEST,
         silent_index: Path = SILENT_INDEX, generator_path: Path = GENERATOR, eval_expert_path: Path = EVAL_EXPERT,
         reports: Path = REPORTS) -> dict:
@@ -107,9 +115,7 @@ def run(params: Params, face_dir: Path = FACE_DIR, mel_index: Path = MEL_INDEX, 
     rows = clip_rows(params, face_dir, mel_index, manifest_path, silent_index)
     videos = reports / "videos"
     shutil.rmtree(videos, ignore_errors=True)
-    ctx = {"generator_path": str(generator_path), "eval_expert_path": str(eval_expert_path), "method": method,
-           "face_dir": str(face_dir), "fps": params.manifest.fps, "sample_rate": params.manifest.sample_rate,
-           "vshift": cfg.vshift}
+    ctx = clip_context(params, face_dir, generator_path, eval_expert_path)
     t0 = time.time()
     with ray_session(params.ray):
         tasks = [(r, {**ctx, "video_out": str(videos / f"{r['clip_id'].replace('/', '_')}.mp4") if i < cfg.n_videos else None})
