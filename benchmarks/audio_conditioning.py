@@ -22,7 +22,8 @@ from lipforge.metrics.landmarks import MOUTH  # noqa: E402
 from lipforge.params import load_params  # noqa: E402
 from lipforge.train.artifacts import load_model_file  # noqa: E402
 from lipforge.train.data import generator_batch, load_clips  # noqa: E402
-from lipforge.train.generator_loop import build_generator, load_silent_refs, silent_ref_paths, to_device  # noqa: E402
+from lipforge.train.generator_loop import (audio_offset, build_generator, load_silent_refs, silent_ref_paths,  # noqa: E402
+                                           to_device)
 from stages.silent_refs import silent_mel  # noqa: E402
 
 FACE_DIR, MEL_INDEX, SILENT_INDEX = Path("data/face_crop"), Path("data/mel/index.parquet"), Path("data/silent_refs/index.parquet")
@@ -57,7 +58,8 @@ def main() -> None:
     silent = None
     if blob["build"]["method"] == "stabilized":
         silent = load_silent_refs(silent_ref_paths(SILENT_INDEX))
-    batch = to_device(generator_batch(clips, np.random.default_rng(0), args.windows, silent), "cpu")
+    batch = to_device(generator_batch(clips, np.random.default_rng(0), args.windows, silent,
+                                      audio_offset(blob["build"])), "cpu")
     quiet = torch.from_numpy(silent_mel(params)).expand_as(batch["mels"])
     with torch.no_grad():
         own = gen(batch["mels"], batch["pose"], batch["ref"])

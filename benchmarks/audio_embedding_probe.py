@@ -8,7 +8,10 @@ sample corpus, the ground-truth `mouth_open_px` of the sidecars (what the evalua
 
 A high test r with a generator whose mouth does not follow the audio (benchmarks/audio_conditioning.py,
 reports/metrics.json) says the information is there and the generator has not learned to draw it.
-Needs `dvc repro train_expert`. Usage: python benchmarks/audio_embedding_probe.py [--ridge 1.0]
+`--audio-input features` probes the encoder's pooled features before its projection to the embedding instead
+(what G_L hears with `train_generator.audio_input: features`; thousands of dimensions, so raise --ridge).
+Frame 2 of the window is the frame whose centred window this is (`train_generator.audio_offset: -2`).
+Needs `dvc repro train_expert`. Usage: python benchmarks/audio_embedding_probe.py [--ridge 1.0] [--audio-input features]
 """
 from __future__ import annotations
 
@@ -44,13 +47,16 @@ def per_column_r(pred: np.ndarray, target: np.ndarray) -> list[float]:
 
 
 @torch.no_grad()
-def window_data(expert: torch.nn.Module, clips: list[Clip], sidecars: dict[str, Path]) -> dict[str, np.ndarray]:
-    """Per window start: the audio embedding (N, D) and the 5 frames' openings, landmark ratio and sidecar px."""
+def window_data(expert: torch.nn.Module, clips: list[Clip], sidecars: dict[str, Path],
+                audio_input: str = "embedding") -> dict[str, np.ndarray]:
+    """Per window start: the audio embedding or features (N, D) and the 5 frames' openings, landmark ratio and
+    sidecar px."""
+    encode = expert.audio_encoder.features if audio_input == "features" else expert.encode_audio
     emb, ratio, px = [], [], []
     for clip in clips:
         starts = range(clip.n_windows)
         mels = torch.from_numpy(np.stack([clip.sync_mel(s) for s in starts]))[:, None]
-        emb.append(expert.encode_audio(mels).numpy())
+        emb.append(encode(mels).numpy())
         ratio.append(np.stack([clip.mouth_shapes[s:s + WINDOW, 0] for s in starts]))
         if clip.clip_id in sidecars:
             gt = np.asarray(json.loads(sidecars[clip.clip_id].read_text())["mouth"]["mouth_open_px"], dtype=float)
@@ -65,6 +71,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--expert", default=None, help="default: the `train` expert of params.yaml")
     ap.add_argument("--ridge", type=float, default=1.0)
+    ap.add_argument("--audio-input", choices=("embedding", "features"), default="embedding")
     args = ap.parse_args()
     torch.set_num_threads(2)
     params = load_params()
@@ -72,12 +79,14 @@ def main() -> None:
     manifest = pd.read_parquet(MANIFEST)
     sidecars = ({r.clip_id: Path(r.gt_path) for r in manifest.itertuples() if isinstance(r.gt_path, str)}
                 if "gt_path" in manifest.columns else {})
-    data = {split: window_data(expert, load_clips(FACE_DIR, MEL_INDEX, (split,)), sidecars) for split in ("train", "test")}
+    data = {split: window_data(expert, load_clips(FACE_DIR, MEL_INDEX, (split,)), sidecars, args.audio_input)
+            for split in ("train", "test")}
     mean, std = data["train"]["embedding"].mean(0), data["train"]["embedding"].std(0) + 1e-8
     x = {split: (d["embedding"] - mean) / std for split, d in data.items()}
-    print(f"expert {args.expert or 'train'}, ridge {args.ridge}, windows: "
+    print(f"expert {args.expert or 'train'}, {args.audio_input} ({x['train'].shape[1]}-d), ridge {args.ridge}, windows: "
           + ", ".join(f"{split} {len(v)}" for split, v in x.items()))
-    print("Pearson r of the probe, by frame of the window (0 = the frame that hears this window in G_L):")
+    print("Pearson r of the probe, by frame of the window (the frame that hears this window in G_L: 0 with "
+          "audio_offset 0, 2 with -2):")
     for target in ("landmark_opening_ratio", "sidecar_mouth_open_px"):
         if target not in data["train"] or target not in data["test"]:
             continue

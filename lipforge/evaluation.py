@@ -46,14 +46,15 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def generate(gen: torch.nn.Module, clip: Clip, crops: np.ndarray, refs: np.ndarray) -> np.ndarray:
-    """(N, H, W, 3) generated crops; refs[t] is frame t's identity reference (N, H, W, 3)."""
+def generate(gen: torch.nn.Module, clip: Clip, crops: np.ndarray, refs: np.ndarray, audio_offset: int = 0) -> np.ndarray:
+    """(N, H, W, 3) generated crops; refs[t] is frame t's identity reference (N, H, W, 3); `audio_offset`: the
+    generator's mel-window offset (`Clip.frame_mels`, from its model file)."""
     n = len(refs)
     out = np.zeros_like(crops[:n])
     for s in window_starts(n):
         gt = torch.from_numpy(to_float(crops[s:s + WINDOW]))[None]
         ref = torch.from_numpy(to_float(refs[s:s + WINDOW]))[None]
-        mels = torch.from_numpy(clip.frame_mels(s))[None, :, None]
+        mels = torch.from_numpy(clip.frame_mels(s, audio_offset))[None, :, None]
         out[s:s + WINDOW] = to_uint8(gen(mels, mask_lower_half(gt), ref)[0])
     return out
 
@@ -120,13 +121,13 @@ def _networks(generator_path: str, eval_expert_path: str, stamp: tuple) -> tuple
     `stamp` (the files' mtimes and sizes) makes a rewritten model file load again."""
     from lipforge.face.detectors import load_backend
     from lipforge.train.artifacts import load_expert, load_model_file
-    from lipforge.train.generator_loop import build_generator
+    from lipforge.train.generator_loop import audio_offset, build_generator
 
     blob = load_model_file(generator_path, "generator")
     gen = build_generator(blob["build"])
     gen.load_state_dict(blob["state_dict"])
     gen.eval()
-    return gen, load_expert(eval_expert_path)[0], load_backend("dlib")
+    return gen, audio_offset(blob["build"]), load_expert(eval_expert_path)[0], load_backend("dlib")
 
 
 def _file_stamp(*paths: str) -> tuple:
@@ -137,7 +138,7 @@ def evaluate_clip(row: dict, ctx: dict) -> dict:
     """Ray task: all rows of one clip. ctx: generator/expert files, paths and settings (see stages.evaluate)."""
     torch.set_num_threads(1)
     paths = (ctx["generator_path"], ctx["eval_expert_path"])
-    gen, expert, backend = _networks(*paths, _file_stamp(*paths))
+    gen, offset, expert, backend = _networks(*paths, _file_stamp(*paths))
 
     face_dir = Path(ctx["face_dir"])
     store = FrameStore.open(face_dir / row["frames_path"])
@@ -156,7 +157,7 @@ def evaluate_clip(row: dict, ctx: dict) -> dict:
         refs = pool[np.abs(idx[None, :] - schedule[:, None]).argmin(axis=1)]
     else:
         refs = raw_refs
-    candidates = {"ground_truth": crops[:n], "copy_reference": raw_refs, ctx["method"]: generate(gen, clip, crops, refs)}
+    candidates = {"ground_truth": crops[:n], "copy_reference": raw_refs, ctx["method"]: generate(gen, clip, crops, refs, offset)}
 
     gt_mouth = None
     if row.get("gt_path"):

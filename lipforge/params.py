@@ -384,6 +384,12 @@ class TrainGeneratorParams(GeneratorSection):
     # learned projection of the audio embedding joined to every decoder level, over audio_skip_rows of the frame.
     audio_skip_channels: int = Field(default=16, ge=0)
     audio_skip_rows: Literal["lower_half", "all"] = "lower_half"
+    # stabilized G_L only: what G_L hears of the frozen expert audio encoder, its sync embedding (the paper) or its
+    # pooled features before the projection to that embedding (lipforge's; README "What G_L hears").
+    audio_input: Literal["embedding", "features"] = "features"
+    # Both methods: frame i hears the 16-mel window that starts at frame i + audio_offset (0: Wav2Lip's inference;
+    # -2: the window centred on frame i).
+    audio_offset: int = Field(default=-2, ge=-4, le=0)
     # paper: none (the last step's weights). Measured on the sample corpus: the average of G_L's last ~100 steps
     # follows the audio better than the last step (README "Weight averaging").
     ema_decay: float | None = Field(default=0.99, gt=0, lt=1)

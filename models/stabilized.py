@@ -9,6 +9,10 @@ decoder of face-decoding (FD) blocks with skips from both encoders.
 `audio_skip` (lipforge's, not the paper's; 0 = the paper) also joins a learned projection of the audio embedding
 to every decoder level, over the lower half of the frame or all of it (`audio_skip_rows`). At CPU scale a G_L that hears its audio only at
 the bottleneck learnt to ignore it on some machines' draws (README, "Audio at every decoder level").
+
+`audio_input` "embedding" (the paper: F_A = E_A(A), the expert's sync embedding) or "features" (lipforge's: the
+frozen encoder's pooled features before its projection to that embedding). At CPU scale the projection's ReLU
+leaves a dozen live channels, and a linear probe reads the mouth opening from the features better (README).
 """
 from __future__ import annotations
 
@@ -87,11 +91,19 @@ class StabilizedGenerator(nn.Module):
     `audio_encoder` maps (N,1,80,16) mels to (N, audio_dim) embeddings (e.g. AVSyncNet.audio_encoder). It
     is frozen in place (requires_grad False, always eval mode, run under no_grad), as in Sec. 3.1; when it
     is shared with an expert, that expert's audio encoder is frozen too. Optimise `trainable_parameters()`.
+    With audio_input "features", the encoder must have `features(mels)` and `feature_dim` (both experts' do),
+    and `audio_dim` is ignored.
     """
 
     def __init__(self, audio_encoder: nn.Module, audio_dim: int, width: int = 32, n_blocks: int = 5,
-                 img_size: int = 96, audio_skip: int = 0, audio_skip_rows: str = "lower_half"):
+                 img_size: int = 96, audio_skip: int = 0, audio_skip_rows: str = "lower_half",
+                 audio_input: str = "embedding"):
         super().__init__()
+        if audio_input not in ("embedding", "features"):
+            raise ValueError(f"audio_input must be 'embedding' or 'features', got {audio_input!r}")
+        self.audio_input = audio_input
+        if audio_input == "features":
+            audio_dim = audio_encoder.feature_dim
         if n_blocks < 1 or img_size % 2 ** n_blocks:
             raise ValueError(f"img_size must be divisible by 2**n_blocks = {2 ** max(n_blocks, 0)} "
                              f"(n_blocks={n_blocks}), got img_size={img_size}")
@@ -140,9 +152,11 @@ class StabilizedGenerator(nn.Module):
         return [p for p in self.parameters() if id(p) not in frozen and p.requires_grad]
 
     def audio_features(self, mels: torch.Tensor) -> torch.Tensor:
-        """(N, 1, 80, 16) mels -> (N, audio_dim): the frozen encoder's embeddings, standardised per channel."""
+        """(N, 1, 80, 16) mels -> (N, audio_dim): the frozen encoder's embeddings (or pooled features, see
+        `audio_input`), standardised per channel."""
         with torch.no_grad():
-            audio = self.audio_encoder(mels).flatten(1)
+            encode = self.audio_encoder.features if self.audio_input == "features" else self.audio_encoder
+            audio = encode(mels).flatten(1)
         if audio.shape[1] != self.audio_dim:
             raise ValueError(f"audio encoder gives {audio.shape[1]}-d embeddings, expected {self.audio_dim}")
         return self.audio_norm(audio)

@@ -46,7 +46,9 @@ def run(params: Params, face_dir: Path = FACE_DIR, mel_index: Path = MEL_INDEX, 
                       "losses": config["losses"], "expert_sha256": config["expert_sha256"]})
     shutil.rmtree(out_dir / "runs", ignore_errors=True)
     last = latest_metrics(state["history"])
-    report = {"method": cfg.method, "steps": state["step"], "losses": config["losses"],
+    # how the network was built and what it hears (audio input, skip, mel-window offset); the expert is named by sha
+    build = {k: v for k, v in config["build"].items() if k != "expert"}
+    report = {"method": cfg.method, "build": build, "steps": state["step"], "losses": config["losses"],
               "final": {k: v for k, v in last.items() if k != "step"},
               "train_seconds": round(state["train_seconds"], 1), "resumed_from_steps": state["resumed_from"], "wall_seconds": round(wall, 1),
               "perceptual": perceptual, "expert_sha256": config["expert_sha256"], "model_sha256": sha}

@@ -1,4 +1,5 @@
 """The generator loop's loss schedule: pixel loss alone for `pixel_only_steps`, then every switched-on term."""
+import pytest
 import torch
 from torch import nn
 
@@ -95,7 +96,30 @@ def test_the_build_record_carries_audio_skip_to_the_model():
     assert "audio_skip" not in generator_build("wav2lip", arch, 32, None)["kwargs"]
 
 
-def test_generator_config_gives_the_audio_skip_to_g_l_only(tmp_path):
+def test_a_generator_that_hears_the_experts_features_takes_their_width():
+    from lipforge.train.generator_loop import audio_offset, build_generator, generator_build
+    from models.experts import build_expert
+
+    expert_build = {"arch": "avsyncnet", "kwargs": {"image_layers": [1, 1, 1, 1], "image_width": 8,
+                                                    "audio_layers": [1, 1, 1, 1], "audio_width": 8, "embed_dim": 32}}
+    arch = {"stabilized_width": 4, "stabilized_blocks": 3}
+    expert = build_expert(expert_build["arch"], **expert_build["kwargs"]).eval()
+    build = generator_build("stabilized", arch, 32, expert_build, -2, audio_input="features")
+    gen = build_generator(build, expert).eval()
+    assert audio_offset(build) == -2 and audio_offset({"method": "wav2lip"}) == 0  # files from before the record
+    mels = torch.randn(6, 1, 80, 16)
+    width = expert.audio_encoder.feature_dim    # attentive statistics pooling: 2 x channels x mel bands
+    assert width == 2 * 64 * 10 and expert.embed_dim == 32
+    assert gen.audio_dim == width and gen.audio_norm.num_features == width
+    # what it hears: the encoder's pooled features, standardised (the norm's running stats are 0 / 1 here)
+    torch.testing.assert_close(gen.audio_features(mels), expert.audio_encoder.features(mels), rtol=1e-4, atol=1e-4)
+    out = gen(mels.view(2, 3, 1, 80, 16), torch.rand(2, 3, 3, 32, 32), torch.rand(2, 3, 3, 32, 32))
+    assert out.shape == (2, 3, 3, 32, 32)
+    with pytest.raises(ValueError, match="audio_input"):
+        build_generator(generator_build("stabilized", arch, 32, expert_build, audio_input="mfcc"), expert)
+
+
+def test_generator_config_gives_g_l_its_audio_options_and_g_s_the_papers(tmp_path):
     from lipforge.params import Params
     from lipforge.train.artifacts import save_model
     from lipforge.train.generator_config import generator_config
@@ -111,6 +135,12 @@ def test_generator_config_gives_the_audio_skip_to_g_l_only(tmp_path):
     wav2lip = generator_config(params, params.train_generator, "wav2lip", *args, seed_offset=202)
     assert "audio_skip" not in wav2lip["build"]["kwargs"]
     assert (g_l["build"]["kwargs"]["audio_skip"], g_l["build"]["kwargs"]["audio_skip_rows"]) == (8, "all")
+    # lipforge's defaults for train_generator: the expert's features, windows centred on each frame; G_S the paper's
+    assert g_l["build"]["kwargs"]["audio_input"] == "features" and "audio_input" not in g_s["build"]["kwargs"]
+    assert (g_l["build"]["audio_offset"], wav2lip["build"]["audio_offset"], g_s["build"]["audio_offset"]) == (-2, -2, 0)
+    params = Params.model_validate({"train_generator": {"audio_offset": -1, "audio_input": "embedding"}})
+    g_l = generator_config(params, params.train_generator, "stabilized", *args, seed_offset=202)
+    assert (g_l["build"]["audio_offset"], g_l["build"]["kwargs"]["audio_input"]) == (-1, "embedding")
 
 
 def test_training_parts_share_the_experts_audio_encoder_and_load_only_what_a_term_uses(tmp_path):

@@ -87,6 +87,24 @@ def test_generator_batch_shapes_and_references(tmp_path):
         assert [int(m[0, 0, 0]) for m in mels] == [mel_start_index(t + i) for i in range(5)]
 
 
+def test_audio_offset_moves_each_frames_mel_window_and_clamps_it_to_the_clip(tmp_path):
+    clip = _clip(tmp_path, "a", 30, 0)          # 26 windows: frames 0..29 each have a 16-mel window
+    assert clip.n_windows == 26
+
+    def heard(start, offset):                    # the frame whose window each of the 5 frames hears
+        firsts = [int(m[0, 0]) for m in clip.frame_mels(start, offset)]
+        return [next(f for f in range(30) if mel_start_index(f) == first) for first in firsts]
+
+    assert heard(10, 0) == [10, 11, 12, 13, 14]
+    assert heard(10, -2) == [8, 9, 10, 11, 12]   # centred: frame i hears frames i-2..i+2
+    assert heard(0, -2) == [0, 0, 0, 1, 2]       # before the clip: its first window
+    assert heard(25, 0) == [25, 26, 27, 28, 29]  # the last window start reaches the last frame's window
+    batch = generator_batch([clip], np.random.default_rng(1), 8, audio_offset=-2)
+    for gt, mels in zip(batch["gt"], batch["mels"]):
+        t = round(float(gt[0, 0, 0, 0]) * 255)
+        assert [int(m[0, 0, 0]) for m in mels] == [mel_start_index(max(t + i - 2, 0)) for i in range(5)]
+
+
 def test_silent_references_never_come_from_the_target_window(tmp_path):
     clips = [_clip(tmp_path, "a", 30, 0)]
     made_from = np.arange(0, 30, 3)  # G_S's pool: every third frame, each painted with its frame index

@@ -2,7 +2,8 @@
 
 A window starting at video frame t covers frames t..t+4. The lip-sync expert pairs it with the 16 mel
 frames starting at t (Wav2Lip's syncnet window); the generator gives every frame i its own 16-mel window
-starting at i. `lipforge.mel.mel_start_index` is the one frame -> mel mapping used for both.
+starting at frame i + audio_offset (0: Wav2Lip's inference, whose window covers frames i..i+4; -2: the window
+centred on frame i). `lipforge.mel.mel_start_index` is the one frame -> mel mapping used for both.
 
 Frames stay in their memory-mapped frame stores; a batch reads only its windows.
 """
@@ -40,9 +41,11 @@ class Clip:
         s = mel_start_index(start)
         return self.mel[:, s:s + SYNC_MEL_STEP]
 
-    def frame_mels(self, start: int) -> np.ndarray:
-        """(5, num_mels, 16): one mel window per frame of the window (the generator's audio input)."""
-        return np.stack([self.sync_mel(start + i) for i in range(WINDOW)])
+    def frame_mels(self, start: int, audio_offset: int = 0) -> np.ndarray:
+        """(5, num_mels, 16): one mel window per frame of the window (the generator's audio input), frame i's
+        starting at frame i + audio_offset, clamped to the clip (near its ends a frame hears the nearest window)."""
+        last = self.n_windows + WINDOW - 2  # the last frame whose 16-mel window lies inside the mel
+        return np.stack([self.sync_mel(min(max(start + i + audio_offset, 0), last)) for i in range(WINDOW)])
 
     @cached_property
     def window_levels(self) -> np.ndarray:
@@ -199,14 +202,14 @@ class SilentRefs:
 
 
 def generator_batch(clips: list[Clip], rng: np.random.Generator, batch_size: int,
-                    silent_refs: dict[str, SilentRefs] | None = None) -> dict[str, np.ndarray]:
+                    silent_refs: dict[str, SilentRefs] | None = None, audio_offset: int = 0) -> dict[str, np.ndarray]:
     """Target windows with identity references.
 
     gt (B, 5, 3, H, W) target frames; ref (B, 5, 3, H, W) identity references: without `silent_refs`, a
     random other window of the same clip (Wav2Lip); with them, 5 of that clip's closed-lip frames from
     G_S (Stabilized-Sync sec. 3.2), never one made from a frame of the target window itself (the paper's
     identity reference "is different from the pose reference"; a G_S that does not fully close the lips
-    would otherwise hand G_L the target's own mouth). mels (B, 5, 1, 80, 16) per-frame audio;
+    would otherwise hand G_L the target's own mouth). mels (B, 5, 1, 80, 16) per-frame audio (`Clip.frame_mels`);
     sync_mel (B, 1, 80, 16) the window's expert audio.
     """
     gt, ref, mels, sync = [], [], [], []
@@ -221,7 +224,7 @@ def generator_batch(clips: list[Clip], rng: np.random.Generator, batch_size: int
         else:
             others = [s for s in range(clip.n_windows) if abs(s - t) >= WINDOW] or list(range(clip.n_windows))
             ref.append(clip.window_frames(int(rng.choice(others))))
-        mels.append(clip.frame_mels(t))
+        mels.append(clip.frame_mels(t, audio_offset))
         sync.append(clip.sync_mel(t))
     return {"gt": to_float(np.stack(gt)), "ref": to_float(np.stack(ref)),
             "mels": np.stack(mels)[:, :, None].astype(np.float32),

@@ -22,11 +22,12 @@ def generator_config(params: Params, section, method: str, expert_path: Path, fa
         raise StageError(f"{expert_path} not found; the {method} generator needs the trained expert "
                          "(`dvc repro train_expert@train`)")
     arch = params.generator.model_dump()
-    # G_S keeps the paper's architecture (audio at the bottleneck only); G_L may add lipforge's audio skip.
-    g_l_only = ({"audio_skip": section.audio_skip_channels, "audio_skip_rows": section.audio_skip_rows}
-                if method == "stabilized" else {})
+    # G_S keeps the paper's architecture (audio at the bottleneck only, the expert's embedding, each frame hearing
+    # the window that starts at it); G_L may add lipforge's audio skip, features and centred windows.
+    g_l_only = ({"audio_skip": section.audio_skip_channels, "audio_skip_rows": section.audio_skip_rows,
+                 "audio_input": section.audio_input} if method == "stabilized" else {})
     build = generator_build("stabilized" if method == "silent" else method, arch, params.face_crop.img_size,
-                            expert["build"] if expert else None, **g_l_only)
+                            expert["build"] if expert else None, getattr(section, "audio_offset", 0), **g_l_only)
     vgg = locate("vgg19-dcbb9e9d.pth")
     return {"method": method, "build": build, "arch": arch, "seed": params.seed + seed_offset,
             "expert_path": str(expert_path.resolve()), "expert_sha256": expert["sha256"] if expert else None,

@@ -45,14 +45,23 @@ def build_generator(build: dict, expert: torch.nn.Module | None = None) -> torch
     return StabilizedGenerator(audio_encoder=expert.audio_encoder, audio_dim=expert.embed_dim, **build["kwargs"])
 
 
-def generator_build(method: str, arch: dict, img_size: int, expert_build: dict, **stabilized_kwargs) -> dict:
-    """The record a generator model file carries to rebuild its network. `stabilized_kwargs`: further
-    StabilizedGenerator arguments (G_L's audio skip); left out, the model's own defaults hold."""
+def generator_build(method: str, arch: dict, img_size: int, expert_build: dict, audio_offset: int = 0,
+                    **stabilized_kwargs) -> dict:
+    """The record a generator model file carries to rebuild and run its network. `audio_offset`: where each
+    frame's mel window starts, relative to the frame (`Clip.frame_mels`); training and evaluation both read it
+    from here. `stabilized_kwargs`: further StabilizedGenerator arguments (G_L's audio skip and audio input); left
+    out, the model's own defaults hold."""
     if method == "wav2lip":
-        return {"method": method, "kwargs": {"width": arch["wav2lip_width"], "img_size": img_size}}
-    return {"method": method, "expert": expert_build,
+        return {"method": method, "audio_offset": audio_offset,
+                "kwargs": {"width": arch["wav2lip_width"], "img_size": img_size}}
+    return {"method": method, "expert": expert_build, "audio_offset": audio_offset,
             "kwargs": {"width": arch["stabilized_width"], "n_blocks": arch["stabilized_blocks"], "img_size": img_size,
                        **stabilized_kwargs}}
+
+
+def audio_offset(build: dict) -> int:
+    """A generator's mel-window offset (model files written before the record had one used 0)."""
+    return build.get("audio_offset", 0)
 
 
 def build_discriminator(method: str, arch: dict) -> torch.nn.Module:
@@ -245,7 +254,7 @@ def train_generator_loop(config: dict) -> None:
     for step in range(start, config["optim"]["steps"]):
         t0 = time.perf_counter()
         rng = np.random.default_rng([config["seed"], rank, step])
-        batch = to_device(generator_batch(clips, rng, per_worker, silent), device)
+        batch = to_device(generator_batch(clips, rng, per_worker, silent, audio_offset(config["build"])), device)
         terms, loss, d_loss = generator_step(config, step, batch, gen, disc, opt_g, opt_d, expert, vgg)
         update_average(ema, runner.unwrap(gen))
         if d_loss is not None:
