@@ -1,13 +1,14 @@
 """Training and evaluation throughput with the params.yaml architectures (a benchmark, not a test).
 
     dvc repro evaluate                 # preprocessed sample corpus, trained experts and generator
-    python benchmarks/training.py [--steps 20] [--device cpu|cuda]
+    python benchmarks/training.py [--steps 20] [--device cpu|cuda] [--set train_expert.batch_size=64 ...]
 
 Prints samples/s of one training step (forward, backward, optimizer) of the train expert, the eval expert,
 G_S and both generator methods, and of the generators' pixel-only phase (`pixel_only_steps`; batch sizes from
 params; a sample is one 5-frame window), measured in this
 process without Ray (so Ray start-up is excluded), and evaluation clips/s of `lipforge.evaluation` on the
-test split (one process, one thread per clip as in the evaluate stage's Ray tasks).
+test split (one process, one thread per clip as in the evaluate stage's Ray tasks; CPU only, as in the stage).
+`--set KEY=VALUE` overrides a params.yaml entry for this run only (VALUE read as YAML), e.g. the paper's widths.
 """
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
-from lipforge.params import load_params
+from lipforge.params import DEFAULT_PARAMS, parse_params
 from lipforge.train import generator_loop as G
 from lipforge.train.data import Negatives, SilentRefs, expert_batch, generator_batch, load_clips
 from lipforge.train.augment import WindowAugment
@@ -32,12 +34,40 @@ FACE_DIR, MEL_INDEX = Path("data/face_crop"), Path("data/mel/index.parquet")
 EXPERT = Path("data/experts/train/model.pt")
 
 
-def timed_steps(step, n: int) -> float:
-    step()  # warm-up
+def sync(device) -> None:
+    # CUDA kernels run asynchronously: without this the clock would stop before the GPU has finished
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed_steps(step, n: int, device, warmup: int = 2) -> float:
+    for _ in range(warmup):  # model caches, cuDNN algorithm choice
+        step()
+    sync(device)
     t0 = time.perf_counter()
     for _ in range(n):
         step()
+    sync(device)
     return (time.perf_counter() - t0) / n
+
+
+def params_with(overrides: list[str], path: Path | str = DEFAULT_PARAMS):
+    """params.yaml with dotted KEY=VALUE overrides (VALUE parsed as YAML), validated like the stages' params."""
+    raw = yaml.safe_load(Path(path).read_text())
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set {item!r}: expected KEY=VALUE, e.g. --set train_expert.batch_size=64")
+        *path, leaf = key.split(".")
+        node = raw
+        for part in path:
+            if not isinstance(node.get(part), dict):
+                raise SystemExit(f"--set {item!r}: params.yaml has no section {key.rsplit('.', 1)[0]!r}")
+            node = node[part]
+        if leaf not in node:
+            raise SystemExit(f"--set {item!r}: params.yaml has no key {key!r} (a typo would silently time the default)")
+        node[leaf] = yaml.safe_load(value)
+    return parse_params(raw, path)
 
 
 def bench_expert(params, name: str, clips, steps: int, device) -> float:
@@ -58,7 +88,7 @@ def bench_expert(params, name: str, clips, steps: int, device) -> float:
         train_step(net, opt, batch, device, augment, rng, cfg.mouth_shape_weight)
         update_average(average, net)
 
-    return bs / timed_steps(step, steps)
+    return bs / timed_steps(step, steps, device)
 
 
 def bench_generator(params, method: str, section, clips, steps: int, device, pixel_only: bool = False) -> float:
@@ -79,7 +109,7 @@ def bench_generator(params, method: str, section, clips, steps: int, device, pix
         G.generator_step(cfg, 0, batch, parts.gen, parts.disc, parts.opt_g, parts.opt_d, parts.expert, parts.vgg)
         update_average(parts.ema, parts.gen)
 
-    return bs / timed_steps(step, steps)
+    return bs / timed_steps(step, steps, device)
 
 
 def bench_evaluation(params, n_clips: int) -> float:
@@ -100,13 +130,15 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--eval-clips", type=int, default=4)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a params.yaml entry")
     args = ap.parse_args()
-    params = load_params()
+    params = params_with(args.set)
     device = torch.device(args.device)
     if device.type == "cpu":
         torch.set_num_threads(int(params.trainer.cpus_per_worker))
     clips = load_clips(FACE_DIR, MEL_INDEX, ("train",))
-    out = {"device": str(device), "torch_threads": torch.get_num_threads(), "steps": args.steps}
+    out = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+           "torch_threads": torch.get_num_threads(), "steps": args.steps, "overrides": args.set}
     for name in params.train_expert.experts:
         spec = params.train_expert.experts[name]
         out[f"expert_{name}_{spec.arch}_samples_per_s"] = round(bench_expert(params, name, clips, args.steps, device), 1)
