@@ -20,10 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lipforge.face.clipmeta import read_clip_meta  # noqa: E402
 from lipforge.metrics.landmarks import MOUTH  # noqa: E402
 from lipforge.params import load_params  # noqa: E402
-from lipforge.train.artifacts import load_model_file  # noqa: E402
 from lipforge.train.data import generator_batch, load_clips  # noqa: E402
-from lipforge.train.generator_loop import (audio_offset, build_generator, load_silent_refs, silent_ref_paths,  # noqa: E402
-                                           to_device)
+from lipforge.train.generator_loop import load_generator, load_silent_refs, silent_ref_paths, to_device  # noqa: E402
 from stages.silent_refs import silent_mel  # noqa: E402
 
 FACE_DIR, MEL_INDEX, SILENT_INDEX = Path("data/face_crop"), Path("data/mel/index.parquet"), Path("data/silent_refs/index.parquet")
@@ -50,23 +48,21 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(2)
     params = load_params()
-    blob = load_model_file(args.model, "generator")
-    gen = build_generator(blob["build"])
-    gen.load_state_dict(blob["state_dict"])
-    gen.eval()
+    generator = load_generator(args.model)
+    gen = generator.net
     clips = load_clips(FACE_DIR, MEL_INDEX, (args.split,))
     silent = None
-    if blob["build"]["method"] == "stabilized":
+    if generator.method == "stabilized":
         silent = load_silent_refs(silent_ref_paths(SILENT_INDEX))
     batch = to_device(generator_batch(clips, np.random.default_rng(0), args.windows, silent,
-                                      audio_offset(blob["build"])), "cpu")
+                                      generator.audio_offset), "cpu")
     quiet = torch.from_numpy(silent_mel(params)).expand_as(batch["mels"])
     with torch.no_grad():
         own = gen(batch["mels"], batch["pose"], batch["ref"])
         outputs = {"silent_mel": gen(quiet, batch["pose"], batch["ref"]),
                    "other_window_mel": gen(batch["mels"].roll(1, 0), batch["pose"], batch["ref"])}
     rows, cols = mouth_box(FACE_DIR, args.split, own.shape[-1])
-    report = {"model": args.model, "method": blob["build"]["method"], "windows": args.windows,
+    report = {"model": args.model, "method": generator.method, "windows": args.windows,
               "mouth_box_rows_cols": [rows.start, rows.stop, cols.start, cols.stop],
               "mouth_error_vs_ground_truth": float((own - batch["gt"])[..., rows, cols].abs().mean())}
     for name, out in outputs.items():

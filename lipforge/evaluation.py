@@ -120,14 +120,10 @@ def _networks(generator_path: str, eval_expert_path: str, stamp: tuple) -> tuple
     """Generator, judge and landmark backend, loaded once per Ray worker process (not once per clip).
     `stamp` (the files' mtimes and sizes) makes a rewritten model file load again."""
     from lipforge.face.detectors import load_backend
-    from lipforge.train.artifacts import load_expert, load_model_file
-    from lipforge.train.generator_loop import audio_offset, build_generator
+    from lipforge.train.artifacts import load_expert
+    from lipforge.train.generator_loop import load_generator
 
-    blob = load_model_file(generator_path, "generator")
-    gen = build_generator(blob["build"])
-    gen.load_state_dict(blob["state_dict"])
-    gen.eval()
-    return gen, audio_offset(blob["build"]), load_expert(eval_expert_path)[0], load_backend("dlib")
+    return load_generator(generator_path), load_expert(eval_expert_path)[0], load_backend("dlib")
 
 
 def _file_stamp(*paths: str) -> tuple:
@@ -138,7 +134,7 @@ def evaluate_clip(row: dict, ctx: dict) -> dict:
     """Ray task: all rows of one clip. ctx: generator/expert files, paths and settings (see stages.evaluate)."""
     torch.set_num_threads(1)
     paths = (ctx["generator_path"], ctx["eval_expert_path"])
-    gen, offset, expert, backend = _networks(*paths, _file_stamp(*paths))
+    gen, expert, backend = _networks(*paths, _file_stamp(*paths))
 
     face_dir = Path(ctx["face_dir"])
     store = FrameStore.open(face_dir / row["frames_path"])
@@ -157,7 +153,7 @@ def evaluate_clip(row: dict, ctx: dict) -> dict:
         refs = pool[np.abs(idx[None, :] - schedule[:, None]).argmin(axis=1)]
     else:
         refs = raw_refs
-    candidates = {"ground_truth": crops[:n], "copy_reference": raw_refs, ctx["method"]: generate(gen, clip, crops, refs, offset)}
+    candidates = {"ground_truth": crops[:n], "copy_reference": raw_refs, ctx["method"]: generate(gen.net, clip, crops, refs, gen.audio_offset)}
 
     gt_mouth = None
     if row.get("gt_path"):

@@ -143,11 +143,10 @@ def test_generator_config_gives_g_l_its_audio_options_and_g_s_the_papers(tmp_pat
     assert (g_l["build"]["audio_offset"], g_l["build"]["kwargs"]["audio_input"]) == (-1, "embedding")
 
 
-def test_training_parts_share_the_experts_audio_encoder_and_load_only_what_a_term_uses(tmp_path):
+def _tiny_generator_run(tmp_path):
+    """Params of a tiny G_L beside a saved untrained SyncNet expert; returns (params, generator_config args)."""
     from lipforge.params import Params
     from lipforge.train.artifacts import save_model
-    from lipforge.train.generator_config import generator_config
-    from lipforge.train.generator_loop import training_parts
     from models.experts import build_expert
 
     expert_build = {"arch": "syncnet", "kwargs": {"width": 0.125, "embed_dim": 16}}
@@ -159,7 +158,15 @@ def test_training_parts_share_the_experts_audio_encoder_and_load_only_what_a_ter
                                                   "wav2lip_width": 0.125, "discriminator_width": 4},
                                     "train_generator": {"optim": {"lr": 3e-4, "betas": [0.5, 0.9]},
                                                         "ema_decay": 0.9}})
-    args = (expert_path, tmp_path / "face_crop", tmp_path / "mel.parquet")
+    return params, (expert_path, tmp_path / "face_crop", tmp_path / "mel.parquet")
+
+
+def test_training_parts_share_the_experts_audio_encoder_and_load_only_what_a_term_uses(tmp_path):
+    from lipforge.train.generator_config import generator_config
+    from lipforge.train.generator_loop import training_parts
+
+    params, args = _tiny_generator_run(tmp_path)
+    expert_path = args[0]
     config = generator_config(params, params.train_generator, "stabilized", *args, seed_offset=0)
     parts = training_parts(config, torch.device("cpu"))
     assert parts.gen.audio_encoder is parts.expert.audio_encoder   # frozen, and not a fresh copy
@@ -183,3 +190,49 @@ def test_training_parts_share_the_experts_audio_encoder_and_load_only_what_a_ter
     expert_path.unlink()
     parts = training_parts(dict(wav2lip, losses=dict(wav2lip["losses"], sync=False)), torch.device("cpu"))
     assert parts.expert is None and parts.vgg is None
+
+
+def test_a_checkpoint_restores_every_part_of_a_run(tmp_path):
+    from lipforge.train.generator_config import generator_config
+    from lipforge.train.generator_loop import checkpoint_state, restore_parts, training_parts
+    from lipforge.train.weight_average import update_average
+
+    params, args = _tiny_generator_run(tmp_path)
+    config = generator_config(params, params.train_generator, "stabilized", *args, seed_offset=0)
+    parts = training_parts(config, torch.device("cpu"))
+    # one optimiser step on each network, so their Adam moments and the average are no longer fresh
+    for net, opt in ((parts.gen, parts.opt_g), (parts.disc, parts.opt_d)):
+        loss = sum(p.float().square().sum() for p in net.parameters() if p.requires_grad)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    update_average(parts.ema, parts.gen)
+    state = checkpoint_state(parts, 7, [{"step": 7}], 1.5, [3])
+    assert (state["step"], state["history"], state["train_seconds"], state["resumed_from"]) == (7, [{"step": 7}], 1.5, [3])
+
+    fresh = training_parts(dict(config, seed=config["seed"] + 1), torch.device("cpu"))
+    restore_parts(fresh, state)
+    again = checkpoint_state(fresh, 7, [], 0.0, [])
+    for key in ("generator", "generator_ema", "discriminator"):
+        assert all(torch.equal(state[key][k], again[key][k]) for k in state[key]), key
+    for key in ("opt_g", "opt_d"):
+        saved, restored = state[key]["state"], again[key]["state"]
+        assert saved and saved.keys() == restored.keys()
+        assert all(torch.equal(saved[i]["exp_avg"], restored[i]["exp_avg"]) for i in saved), key
+
+
+def test_load_generator_returns_the_network_with_how_it_hears(tmp_path):
+    from lipforge.train.artifacts import save_model
+    from lipforge.train.generator_config import generator_config
+    from lipforge.train.generator_loop import build_generator, load_generator
+
+    params, args = _tiny_generator_run(tmp_path)
+    build = generator_config(params, params.train_generator, "stabilized", *args, seed_offset=0)["build"]
+    torch.manual_seed(0)
+    trained = build_generator(build).eval()
+    save_model(tmp_path / "generator.pt", "generator", build, trained.state_dict(), {})
+    loaded = load_generator(tmp_path / "generator.pt")
+    assert (loaded.method, loaded.audio_offset, loaded.net.training) == ("stabilized", -2, False)
+    mels, pose, ref = torch.randn(1, 5, 1, 80, 16), torch.rand(1, 5, 3, 64, 64), torch.rand(1, 5, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.net(mels, pose, ref), trained(mels, pose, ref))

@@ -22,12 +22,17 @@ def generator_config(params: Params, section, method: str, expert_path: Path, fa
         raise StageError(f"{expert_path} not found; the {method} generator needs the trained expert "
                          "(`dvc repro train_expert@train`)")
     arch = params.generator.model_dump()
-    # G_S keeps the paper's architecture (audio at the bottleneck only, the expert's embedding, each frame hearing
-    # the window that starts at it); G_L may add lipforge's audio skip, features and centred windows.
-    g_l_only = ({"audio_skip": section.audio_skip_channels, "audio_skip_rows": section.audio_skip_rows,
-                 "audio_input": section.audio_input} if method == "stabilized" else {})
-    build = generator_build("stabilized" if method == "silent" else method, arch, params.face_crop.img_size,
-                            expert["build"] if expert else None, getattr(section, "audio_offset", 0), **g_l_only)
+    expert_build = expert["build"] if expert else None
+    if method == "silent":
+        # G_S keeps the paper's architecture: audio at the bottleneck only, the expert's embedding, each frame
+        # hearing the window that starts at it
+        build = generator_build("stabilized", arch, params.face_crop.img_size, expert_build, audio_offset=0)
+    else:
+        # G_L may add lipforge's audio skip and the expert's features; both methods take the mel-window offset
+        g_l_only = ({"audio_skip": section.audio_skip_channels, "audio_skip_rows": section.audio_skip_rows,
+                     "audio_input": section.audio_input} if method == "stabilized" else {})
+        build = generator_build(method, arch, params.face_crop.img_size, expert_build, section.audio_offset,
+                                **g_l_only)
     vgg = locate("vgg19-dcbb9e9d.pth")
     return {"method": method, "build": build, "arch": arch, "seed": params.seed + seed_offset,
             "expert_path": str(expert_path.resolve()), "expert_sha256": expert["sha256"] if expert else None,
@@ -36,7 +41,7 @@ def generator_config(params: Params, section, method: str, expert_path: Path, fa
             "pixel_only_steps": section.pixel_only_steps, "pixel_only_lr": section.pixel_only_lr,
             "ema_decay": section.ema_decay, "mouth_region": section.mouth_region,
             "weights": section.weights.model_dump(),
-            "wav2lip_weights": getattr(section, "wav2lip_weights", None) and section.wav2lip_weights.model_dump(),
+            "wav2lip_weights": None if method == "silent" else section.wav2lip_weights.model_dump(),
             "perceptual": params.perceptual.model_dump(), "vgg_path": str(vgg) if vgg else None,
             "log_every": params.trainer.log_every, "checkpoint_every": params.trainer.checkpoint_every}
 

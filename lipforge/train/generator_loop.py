@@ -64,6 +64,31 @@ def audio_offset(build: dict) -> int:
     return build.get("audio_offset", 0)
 
 
+@dataclass(frozen=True)
+class LoadedGenerator:
+    """A trained generator ready to run, with the build record that says how it hears its audio."""
+    net: torch.nn.Module
+    build: dict
+
+    @property
+    def method(self) -> str:
+        return self.build["method"]
+
+    @property
+    def audio_offset(self) -> int:
+        return audio_offset(self.build)
+
+
+def load_generator(path: str | Path) -> LoadedGenerator:
+    """The generator of a train_generator model file, in eval mode on the CPU."""
+    from lipforge.train.artifacts import load_model_file
+
+    blob = load_model_file(path, "generator")
+    net = build_generator(blob["build"])
+    net.load_state_dict(blob["state_dict"])
+    return LoadedGenerator(net.eval(), blob["build"])
+
+
 def build_discriminator(method: str, arch: dict) -> torch.nn.Module:
     if method == "wav2lip":
         return Wav2LipDiscriminator(width=arch["wav2lip_width"])
@@ -230,22 +255,33 @@ def training_parts(config: dict, device) -> TrainingParts:
     return TrainingParts(expert, gen, disc, vgg, opt_g, opt_d, weight_average(gen, config.get("ema_decay")))
 
 
+def checkpoint_state(parts: TrainingParts, step: int, history: list, seconds: float, resumed: list) -> dict:
+    """What a checkpoint saves of a run at `step` (`restore_parts` reads it back)."""
+    return {"step": step, "generator": parts.gen.state_dict(), "generator_ema": average_state(parts.ema),
+            "discriminator": parts.disc.state_dict(), "opt_g": parts.opt_g.state_dict(),
+            "opt_d": parts.opt_d.state_dict(), "history": history, "train_seconds": seconds, "resumed_from": resumed}
+
+
+def restore_parts(parts: TrainingParts, state: dict) -> None:
+    """Load a `checkpoint_state` into freshly built parts."""
+    parts.gen.load_state_dict(state["generator"])
+    restore_average(parts.ema, state.get("generator_ema"), state["step"])
+    parts.disc.load_state_dict(state["discriminator"])
+    parts.opt_g.load_state_dict(state["opt_g"])
+    parts.opt_d.load_state_dict(state["opt_d"])
+
+
 def train_generator_loop(config: dict) -> None:
     device, rank, world = runner.setup_worker(config)
     parts = training_parts(config, device)
-    expert, gen, disc, vgg = parts.expert, parts.gen, parts.disc, parts.vgg
-    opt_g, opt_d, ema = parts.opt_g, parts.opt_d, parts.ema
     state = runner.restore()
     start, history, seconds, resumed = 0, [], 0.0, []
     if state is not None:
-        gen.load_state_dict(state["generator"])
-        restore_average(ema, state.get("generator_ema"), state["step"])
-        disc.load_state_dict(state["discriminator"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
+        restore_parts(parts, state)
         start, history, seconds = state["step"], state["history"], state["train_seconds"]
         resumed = state["resumed_from"] + [start]
-    gen, disc = runner.prepare(gen), runner.prepare(disc)
+    # DDP-wrapped when there is more than one worker; `parts` keeps the plain networks for the checkpoints
+    gen, disc = runner.prepare(parts.gen), runner.prepare(parts.disc)
 
     clips = load_clips(config["face_dir"], config["mel_index"], ("train",))
     silent = load_silent_refs(config.get("silent_refs"))
@@ -255,8 +291,9 @@ def train_generator_loop(config: dict) -> None:
         t0 = time.perf_counter()
         rng = np.random.default_rng([config["seed"], rank, step])
         batch = to_device(generator_batch(clips, rng, per_worker, silent, audio_offset(config["build"])), device)
-        terms, loss, d_loss = generator_step(config, step, batch, gen, disc, opt_g, opt_d, expert, vgg)
-        update_average(ema, runner.unwrap(gen))
+        terms, loss, d_loss = generator_step(config, step, batch, gen, disc, parts.opt_g, parts.opt_d, parts.expert,
+                                             parts.vgg)
+        update_average(parts.ema, parts.gen)
         if d_loss is not None:
             running.setdefault("disc", []).append(d_loss.item())
         seconds += time.perf_counter() - t0
@@ -270,10 +307,7 @@ def train_generator_loop(config: dict) -> None:
                             "samples_per_s": done * config["optim"]["batch_size"] / max(seconds, 1e-9)})
             running = {}
         if done % config["checkpoint_every"] == 0 or done == config["optim"]["steps"]:
-            state = {"step": done, "generator": runner.unwrap(gen).state_dict(),
-                     "generator_ema": average_state(ema),
-                     "discriminator": runner.unwrap(disc).state_dict(), "opt_g": opt_g.state_dict(),
-                     "opt_d": opt_d.state_dict(), "history": history, "train_seconds": seconds, "resumed_from": resumed}
+            state = checkpoint_state(parts, done, history, seconds, resumed)
             runner.report({"step": done, "loss": loss.item()}, state, rank)
             if runner.interrupt_requested(done):
                 raise SystemExit(f"stopped after step {done} (LIPFORGE_STOP_AFTER_STEP)")
