@@ -58,9 +58,9 @@ def params_with(overrides: list[str], path: Path | str = DEFAULT_PARAMS):
         key, sep, value = item.partition("=")
         if not sep:
             raise SystemExit(f"--set {item!r}: expected KEY=VALUE, e.g. --set train_expert.batch_size=64")
-        *path, leaf = key.split(".")
+        *sections, leaf = key.split(".")
         node = raw
-        for part in path:
+        for part in sections:
             if not isinstance(node.get(part), dict):
                 raise SystemExit(f"--set {item!r}: params.yaml has no section {key.rsplit('.', 1)[0]!r}")
             node = node[part]

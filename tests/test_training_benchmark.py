@@ -24,3 +24,10 @@ def test_overrides_set_nested_values_parsed_as_yaml():
 def test_a_mistyped_override_stops_instead_of_timing_the_default(item, message):
     with pytest.raises(SystemExit, match=message):
         params_with([item], PARAMS)
+
+
+def test_an_override_is_validated_like_params_yaml():
+    from lipforge.params import ParamsError
+
+    with pytest.raises(ParamsError, match="params.yaml"):
+        params_with(["generator.stabilized_width=wide"], PARAMS)
