@@ -100,13 +100,15 @@ def bench_generator(params, method: str, section, clips, steps: int, device, pix
     parts = G.training_parts(config, device)
     rng = np.random.default_rng(0)
     bs = section.optim.batch_size
+    augment = WindowAugment(**config["augment"])
     # stand-ins for G_S's closed-lip references (the benchmark needs no silent_refs run): each clip's first window
     refs = ({c.clip_id: SilentRefs(c.frames.read_window(0, 5), np.arange(5)) for c in clips}
             if method == "stabilized" else None)
 
     def step():
-        batch = G.to_device(generator_batch(clips, rng, bs, refs), device)
-        G.generator_step(cfg, 0, batch, parts.gen, parts.disc, parts.opt_g, parts.opt_d, parts.expert, parts.vgg)
+        batch = G.to_device(generator_batch(clips, rng, bs, refs), device, augment, rng)
+        G.generator_step(cfg, 0, batch, parts.gen, parts.disc, parts.opt_g, parts.opt_d, parts.expert, parts.vgg,
+                         parts.mouth_reader)
         update_average(parts.ema, parts.gen)
 
     return bs / timed_steps(step, steps, device)

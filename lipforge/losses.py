@@ -50,6 +50,19 @@ def mouth_shape_loss(face_pred: torch.Tensor, audio_pred: torch.Tensor, face_tar
     return F.mse_loss(face_pred, face_target) + F.mse_loss(audio_pred, audio_target)
 
 
+def mouth_shape_match_loss(fake_shape: torch.Tensor, real_shape: torch.Tensor) -> torch.Tensor:
+    """G_L's mouth-shape term (lipforge's, not a paper's; train_generator.losses.mouth_shape): the frozen expert's
+    mouth reader (models.experts.MouthReader) reads the standardized mouth-shape descriptors (opening, width,
+    height per frame) of the generated and the ground-truth window, and the generated ones should match,
+
+        L_shape-match = mean (S(fake) - S(gt))^2
+
+    Pixel L1 weighs a few-pixel lip gap like any other few pixels; this term weighs the mouth's geometry alone."""
+    if fake_shape.shape != real_shape.shape:
+        raise ValueError(f"mouth shapes differ in shape: {tuple(fake_shape.shape)} and {tuple(real_shape.shape)}")
+    return ((fake_shape - real_shape) ** 2).mean()
+
+
 def stabilized_sync_loss(x: torch.Tensor, y: torch.Tensor, d: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """Stabilized synchronization loss L_ss, eq. (3)-(4):
 

@@ -206,10 +206,11 @@ class AVSyncNetArch(Section):
     embed_dim: int = Field(default=128, ge=8)
 
 
-class ExpertAugmentParams(Section):
+class WindowAugmentParams(Section):
     # One random similarity transform and light per training window, all 5 frames alike
-    # (lipforge/train/augment.py). Paper (Wav2Lip, AVSyncNet): none, on LRS2's thousands of speakers; on a
-    # corpus with few faces an expert without it reads those faces instead of the mouth (README, Expert).
+    # (lipforge/train/augment.py). The expert's defaults; the generators' section switches every part off.
+    # Paper (Wav2Lip, AVSyncNet): none, on LRS2's thousands of speakers; on a corpus with few faces an expert
+    # without it reads those faces instead of the mouth (README, Expert).
     flip: bool = True
     max_shift: float = Field(default=0.05, ge=0, le=0.5)
     max_zoom: float = Field(default=0.15, ge=0, lt=1)
@@ -241,7 +242,7 @@ class TrainExpertParams(Section):
     negative_silence_level: float | None = -3.5
     eval_every: int = Field(default=200, ge=1)
     eval_windows: int = Field(default=512, ge=2)
-    augment: ExpertAugmentParams = ExpertAugmentParams()
+    augment: WindowAugmentParams = WindowAugmentParams()
     # Weight of the auxiliary mouth-shape loss (lipforge.losses.mouth_shape_loss): both encoders also predict
     # landmark-derived lip descriptors of their frames. Paper: 0 (BCE alone); 0 here turns it off.
     mouth_shape_weight: float = Field(default=1.0, ge=0)
@@ -296,6 +297,10 @@ class LossSwitches(Section):
     # lipforge's, not the paper's: an extra pixel L1 on the mouth region (GeneratorSection.mouth_region), a pixel
     # term, so it also trains in the pixel-only phase. Stabilized G_L and G_S only (wav2lip's recipe has none).
     mouth_pixel: bool = False
+    # lipforge's, not the paper's: the expert's mouth-shape head reads the generated and the target mouths, and they
+    # should match (lipforge.losses.mouth_shape_match_loss). Stabilized G_L only; needs an expert trained with
+    # train_expert.mouth_shape_weight > 0.
+    mouth_shape: bool = False
 
 
 class StabilizedWeights(Section):
@@ -307,6 +312,7 @@ class StabilizedWeights(Section):
     triplet: float = 0.5
     triplet_alpha: float = 1.0
     mouth_pixel: float = 10.0
+    mouth_shape: float = 1.0
 
 
 class Wav2LipWeights(Section):
@@ -337,6 +343,9 @@ class GeneratorSection(Section):
     # Where losses.mouth_pixel looks: [top, bottom, left, right] as fractions of the face crop. The default holds
     # the sample corpus's mouth landmarks (1st-99th percentile: rows 0.54-0.76, columns 0.34-0.68).
     mouth_region: list[float] = Field(default=[0.5, 0.8, 0.3, 0.7], min_length=4, max_length=4)
+    # lipforge's, not the paper's: each training window and its identity references under one random mirror,
+    # shift, zoom and light (the expert's augmentation, lipforge/train/augment.py). Default: all off (paper: none).
+    augment: WindowAugmentParams = WindowAugmentParams(flip=False, max_shift=0, max_zoom=0, brightness=0, colour=0)
 
     @model_validator(mode="after")
     def _mouth_region_inside_the_crop(self):

@@ -35,9 +35,35 @@ class ExpertWithMouthHeads(nn.Module):
         self.face_head = nn.Linear(expert.face_encoder.feature_dim, n_frames * n_descriptors)
         self.audio_head = nn.Linear(expert.audio_encoder.feature_dim, n_frames * n_descriptors)
 
+    def heads_state(self) -> dict:
+        """What `MouthReader.from_heads` needs to rebuild the face head (the audio head is kept too)."""
+        return {"n_frames": self.shape[0], "n_descriptors": self.shape[1],
+                "face_head": self.face_head.state_dict(), "audio_head": self.audio_head.state_dict()}
+
     def forward(self, faces, mels):
         """-> (audio embedding, face embedding, predicted audio-side shapes, predicted face-side shapes (B, T, K))."""
         fa = self.expert.audio_encoder.features(mels)
         fv = self.expert.face_encoder.features(faces)
         return (self.expert.audio_encoder.embed(fa), self.expert.face_encoder.embed(fv),
                 self.audio_head(fa).view(-1, *self.shape), self.face_head(fv).view(-1, *self.shape))
+
+
+class MouthReader(nn.Module):
+    """A trained expert's face encoder with the mouth-shape head it trained with: lower-half windows
+    (B, T*3, H/2, W) -> the predicted standardized mouth-shape descriptors (B, T, K) of their frames. Frozen, it
+    lets a generator compare the mouths it draws with the target's (G_L's `mouth_shape` term)."""
+
+    def __init__(self, face_encoder: nn.Module, n_frames: int, n_descriptors: int):
+        super().__init__()
+        self.face_encoder = face_encoder
+        self.shape = (n_frames, n_descriptors)
+        self.face_head = nn.Linear(face_encoder.feature_dim, n_frames * n_descriptors)
+
+    @classmethod
+    def from_heads(cls, face_encoder: nn.Module, heads: dict) -> "MouthReader":
+        reader = cls(face_encoder, heads["n_frames"], heads["n_descriptors"])
+        reader.face_head.load_state_dict(heads["face_head"])
+        return reader
+
+    def forward(self, faces: torch.Tensor) -> torch.Tensor:
+        return self.face_head(self.face_encoder.features(faces)).view(-1, *self.shape)

@@ -16,7 +16,7 @@ from lipforge.progress import summary
 from lipforge.stage import StageError, stage_main
 from lipforge.train import runner
 from lipforge.train.artifacts import latest_metrics, save_model, write_curve, write_json
-from lipforge.train.expert_loop import expert_from_checkpoint, train_expert_loop
+from lipforge.train.expert_loop import expert_from_checkpoint, mouth_heads_from_checkpoint, train_expert_loop
 
 FACE_DIR = Path("data/face_crop")
 MEL_INDEX = Path("data/mel/index.parquet")
@@ -53,7 +53,8 @@ def run(params: Params, name: str, face_dir: Path = FACE_DIR, mel_index: Path = 
     history = state["history"]
     last = latest_metrics(history)
     sha = save_model(out_dir / "model.pt", "expert", {"arch": spec.arch, "kwargs": config["arch_kwargs"]},
-                     expert_from_checkpoint(config, state).state_dict(), {"name": name, "seed": spec.seed, "steps": state["step"]})
+                     expert_from_checkpoint(config, state).state_dict(), {"name": name, "seed": spec.seed, "steps": state["step"]},
+                     mouth_heads=mouth_heads_from_checkpoint(config, state))
     shutil.rmtree(runs, ignore_errors=True)  # checkpoints only serve resuming an interrupted run
     report = {
         "expert": name, "arch": spec.arch, "seed": spec.seed, "steps": state["step"],

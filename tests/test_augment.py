@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from lipforge.train.augment import WindowAugment, augment_windows, similarity_thetas
+from lipforge.train.augment import WindowAugment, augment_generator_windows, augment_windows, similarity_thetas
 
 OFF = dict(flip=False, max_shift=0.0, max_zoom=0.0, brightness=0.0, colour=0.0)
 
@@ -66,3 +66,20 @@ def test_the_same_rng_seed_gives_the_same_augmentation():
 def test_channels_that_are_not_rgb_stacks_are_refused():
     with pytest.raises(ValueError, match="multiple of 3"):
         augment_windows(torch.zeros(2, 4, 8, 8), np.random.default_rng(0), WindowAugment())
+
+
+def test_a_generator_window_and_its_references_share_one_transform():
+    rng = np.random.default_rng(3)
+    gt = torch.from_numpy(rng.random((4, 5, 3, 12, 16)).astype(np.float32))
+    off = WindowAugment(**OFF)
+    assert augment_generator_windows(gt, gt.flip(0), np.random.default_rng(0), off)[0] is gt
+    # references equal to their target come out equal to it: the same mirror, shift, zoom and light
+    aug = WindowAugment()
+    out_gt, out_ref = augment_generator_windows(gt, gt.clone(), np.random.default_rng(1), aug)
+    assert out_gt.shape == gt.shape and not torch.equal(out_gt, gt)
+    torch.testing.assert_close(out_gt, out_ref)
+    # and it is the window augmentation of the 10 stacked frames
+    stacked = augment_windows(torch.cat([gt, gt], 1).reshape(4, 30, 12, 16), np.random.default_rng(1), aug)
+    torch.testing.assert_close(out_gt, stacked.view(4, 10, 3, 12, 16)[:, :5])
+    with pytest.raises(ValueError, match="differ in shape"):
+        augment_generator_windows(gt, gt[:, :4], np.random.default_rng(0), aug)

@@ -9,7 +9,8 @@ from lipforge.face.clipmeta import ARRAYS, save_npz_deterministic
 from lipforge.face.framestore import FrameStore, write_frames
 from lipforge.stage import StageError
 from lipforge.train.data import Clip
-from lipforge.train.expert_loop import build_trainable, expert_from_checkpoint, mouth_shape_targets
+from lipforge.train.expert_loop import (build_trainable, expert_from_checkpoint, mouth_heads_from_checkpoint,
+                                       mouth_shape_targets)
 from models.experts import ExpertWithMouthHeads
 
 SMALL = {"arch": "syncnet", "arch_kwargs": {"width": 0.125, "embed_dim": 16}}
@@ -40,6 +41,17 @@ def test_the_saved_expert_is_the_trained_one_without_the_mouth_heads(shape_weigh
     assert expert.state_dict().keys() == trained.state_dict().keys()
     for key, value in trained.state_dict().items():
         assert torch.equal(expert.state_dict()[key], value), key
+
+
+def test_the_mouth_heads_are_saved_only_when_the_expert_trained_with_them():
+    config = {**SMALL, "mouth_shape_weight": 1.0}
+    net = build_trainable(config)
+    heads = mouth_heads_from_checkpoint(config, {"net": net.state_dict()})
+    assert (heads["n_frames"], heads["n_descriptors"]) == (5, 3)
+    for key, value in net.face_head.state_dict().items():
+        assert torch.equal(heads["face_head"][key], value), key
+    plain = {**SMALL, "mouth_shape_weight": 0.0}
+    assert mouth_heads_from_checkpoint(plain, {"net": build_trainable(plain).state_dict()}) is None
 
 
 def test_bad_landmarks_name_the_clip_and_its_file(tmp_path):

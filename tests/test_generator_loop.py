@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from lipforge.train.generator_loop import generator_losses, generator_step, losses_at_step, total_loss
+from models.experts import build_expert, lower_half
 from models.stabilized import StabilizedDiscriminator
 
 ALL_ON = {"pixel": True, "perceptual": True, "gan": True, "sync": True, "triplet": True, "mouth_pixel": False}
@@ -84,7 +85,6 @@ def test_generator_step_trains_the_discriminator_only_after_the_pixel_only_phase
 
 def test_the_build_record_carries_audio_skip_to_the_model():
     from lipforge.train.generator_loop import build_generator, generator_build
-    from models.experts import build_expert
 
     expert_build = {"arch": "avsyncnet", "kwargs": {"image_layers": [1, 1, 1, 1], "image_width": 8,
                                                     "audio_layers": [1, 1, 1, 1], "audio_width": 8, "embed_dim": 32}}
@@ -98,7 +98,6 @@ def test_the_build_record_carries_audio_skip_to_the_model():
 
 def test_a_generator_that_hears_the_experts_features_takes_their_width():
     from lipforge.train.generator_loop import audio_offset, build_generator, generator_build
-    from models.experts import build_expert
 
     expert_build = {"arch": "avsyncnet", "kwargs": {"image_layers": [1, 1, 1, 1], "image_width": 8,
                                                     "audio_layers": [1, 1, 1, 1], "audio_width": 8, "embed_dim": 32}}
@@ -147,7 +146,6 @@ def _tiny_generator_run(tmp_path):
     """Params of a tiny G_L beside a saved untrained SyncNet expert; returns (params, generator_config args)."""
     from lipforge.params import Params
     from lipforge.train.artifacts import save_model
-    from models.experts import build_expert
 
     expert_build = {"arch": "syncnet", "kwargs": {"width": 0.125, "embed_dim": 16}}
     expert_path = tmp_path / "expert.pt"
@@ -190,6 +188,48 @@ def test_training_parts_share_the_experts_audio_encoder_and_load_only_what_a_ter
     expert_path.unlink()
     parts = training_parts(dict(wav2lip, losses=dict(wav2lip["losses"], sync=False)), torch.device("cpu"))
     assert parts.expert is None and parts.vgg is None
+
+
+def test_the_mouth_shape_term_compares_what_the_experts_mouth_reader_reads(tmp_path):
+    from lipforge.stage import StageError
+    from lipforge.train.artifacts import save_model
+    from lipforge.train.generator_config import generator_config
+    from lipforge.train.generator_loop import training_parts
+    from models.experts import ExpertWithMouthHeads
+
+    params, args = _tiny_generator_run(tmp_path)
+    config = generator_config(params, params.train_generator, "stabilized", *args, seed_offset=0)
+    config["losses"] = dict(config["losses"], mouth_shape=True)
+    # the expert of _tiny_generator_run trained without heads: the term cannot read mouths, and says what to do
+    with pytest.raises(StageError, match="no mouth-shape heads.*mouth_shape_weight"):
+        training_parts(config, torch.device("cpu"))
+    blob = torch.load(args[0], weights_only=False)
+    expert = build_expert(blob["build"]["arch"], **blob["build"]["kwargs"])
+    expert.load_state_dict(blob["state_dict"])
+    heads = ExpertWithMouthHeads(expert, 5, 3)
+    torch.nn.init.normal_(heads.face_head.weight)
+    save_model(args[0], "expert", blob["build"], blob["state_dict"], {}, mouth_heads=heads.heads_state())
+    parts = training_parts(config, torch.device("cpu"))
+    assert parts.mouth_reader.face_encoder is parts.expert.face_encoder
+    assert not any(p.requires_grad for p in parts.mouth_reader.parameters())
+
+    gt = torch.rand(2, 5, 3, 64, 64)
+    fake = (gt + 0.3 * torch.randn_like(gt)).requires_grad_(True)
+    on = {name: name == "mouth_shape" for name in config["losses"]}
+    terms = generator_losses(config, fake, {"gt": gt, "ref": gt}, parts.expert, None, None, on, parts.mouth_reader)
+    assert set(terms) == {"mouth_shape"}
+    with torch.no_grad():
+        expected = ((parts.mouth_reader(lower_half(fake)) - parts.mouth_reader(lower_half(gt))) ** 2).mean()
+    torch.testing.assert_close(terms["mouth_shape"], expected)
+    assert float(terms["mouth_shape"].detach()) > 0
+    terms["mouth_shape"].backward()
+    assert fake.grad[..., 32:, :].abs().sum() > 0 and fake.grad[..., :32, :].abs().sum() == 0   # lower half only
+    same = generator_losses(config, gt, {"gt": gt, "ref": gt}, parts.expert, None, None, on, parts.mouth_reader)
+    assert float(same["mouth_shape"]) == 0.0
+    # G_S and wav2lip never compute it
+    for method in ("silent", "wav2lip"):
+        assert "mouth_shape" not in generator_losses(dict(config, method=method), fake, {"gt": gt, "ref": gt}, None,
+                                                     None, None, on, parts.mouth_reader)
 
 
 def test_a_checkpoint_restores_every_part_of_a_run(tmp_path):

@@ -11,6 +11,7 @@ from lipforge.losses import (
     gan_generator_loss,
     mouth_region_l1_loss,
     mouth_shape_loss,
+    mouth_shape_match_loss,
     perceptual_loss,
     pixel_l1_loss,
     stabilized_sync_loss,
@@ -243,3 +244,16 @@ def test_mouth_shape_loss_hand_value():
     audio_pred, audio_target = torch.tensor([[1.0, 1.0]]), torch.tensor([[1.0, 3.0]])  # mse (0 + 4) / 2 = 2
     assert float(mouth_shape_loss(face_pred, audio_pred, face_target, audio_target)) == pytest.approx(4.5)
     assert float(mouth_shape_loss(face_target, audio_target, face_target, audio_target)) == 0.0
+
+
+def test_mouth_shape_match_loss_hand_value_and_gradient():
+    fake = torch.tensor([[[0.0, 1.0], [2.0, 3.0]]], requires_grad=True)   # (B=1, T=2, K=2)
+    real = torch.tensor([[[1.0, 1.0], [0.0, 3.0]]])
+    loss = mouth_shape_match_loss(fake, real)   # differences -1, 0, 2, 0: (1 + 0 + 4 + 0) / 4
+    assert float(loss) == pytest.approx(1.25)
+    loss.backward()
+    # d/dfake of mean (fake - real)^2 = 2 (fake - real) / 4: pulls each descriptor towards the real one
+    torch.testing.assert_close(fake.grad, torch.tensor([[[-0.5, 0.0], [1.0, 0.0]]]))
+    assert float(mouth_shape_match_loss(real, real)) == 0.0
+    with pytest.raises(ValueError, match="mouth shapes differ"):
+        mouth_shape_match_loss(real, real[:, :1])

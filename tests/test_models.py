@@ -5,7 +5,7 @@ from torch import nn
 
 from lipforge.hashing import file_sha256
 from models.avsyncnet import AVSyncNet
-from models.experts import ExpertWithMouthHeads, build_expert, lower_half
+from models.experts import ExpertWithMouthHeads, MouthReader, build_expert, lower_half
 from models.stabilized import StabilizedDiscriminator, StabilizedGenerator, audio_map
 from models.syncnet import SyncNet
 from models.vgg import VGG19Features, load_vgg19
@@ -59,6 +59,17 @@ def test_mouth_heads_read_the_features_the_embeddings_are_projected_from(make):
     assert audio_shape.shape == face_shape.shape == (3, 5, 3)
     torch.testing.assert_close(face_shape, net.face_head(fv).view(3, 5, 3))
     assert set(expert.state_dict()) == {k[len("expert."):] for k in net.state_dict() if k.startswith("expert.")}
+
+
+def test_a_mouth_reader_rebuilt_from_saved_heads_reads_as_the_trained_face_head():
+    expert = SyncNet(width=0.125, embed_dim=16).eval()
+    net = ExpertWithMouthHeads(expert, n_frames=5, n_descriptors=3).eval()
+    torch.nn.init.normal_(net.face_head.weight)
+    reader = MouthReader.from_heads(expert.face_encoder, net.heads_state()).eval()
+    faces, mels = torch.rand(2, 15, 48, 96), torch.randn(2, 1, 80, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(reader(faces), net(faces, mels)[3])
+    assert reader.face_encoder is expert.face_encoder   # the expert's own encoder, not a copy
 
 
 def test_build_expert():

@@ -11,11 +11,16 @@ from lipforge.hashing import file_sha256
 from lipforge.stage import StageError
 
 
-def save_model(path: str | Path, kind: str, build: dict, state_dict: dict, info: dict) -> str:
-    """Write {kind, build kwargs, weights, info}; returns the file's sha256 (recorded in reports)."""
+def save_model(path: str | Path, kind: str, build: dict, state_dict: dict, info: dict,
+               mouth_heads: dict | None = None) -> str:
+    """Write {kind, build kwargs, weights, info} (and an expert's `mouth_heads` weights, when it trained with them);
+    returns the file's sha256 (recorded in reports)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"kind": kind, "build": build, "state_dict": state_dict, "info": info}, path)
+    blob = {"kind": kind, "build": build, "state_dict": state_dict, "info": info}
+    if mouth_heads is not None:
+        blob["mouth_heads"] = mouth_heads
+    torch.save(blob, path)
     return file_sha256(path)
 
 
@@ -42,6 +47,23 @@ def load_expert(path: str | Path) -> tuple[torch.nn.Module, dict]:
     for p in model.parameters():
         p.requires_grad_(False)
     return model, {"file": blob["path"], "sha256": blob["sha256"], **blob["build"], **blob["info"]}
+
+
+def load_mouth_reader(path: str | Path, expert: torch.nn.Module):
+    """The mouth reader (models.experts.MouthReader) of the expert file at `path`: `expert`'s face encoder (the
+    loaded, frozen expert of that file) and the face mouth-shape head it trained with, frozen too."""
+    from models.experts import MouthReader
+
+    blob = load_model_file(path, "expert")
+    if "mouth_heads" not in blob:
+        raise StageError(f"{path} has no mouth-shape heads, which the generator's `mouth_shape` term reads mouths "
+                         "with: set train_expert.mouth_shape_weight > 0 and re-run `dvc repro train_expert`, or switch "
+                         "the term off (train_generator.losses.mouth_shape: false)")
+    reader = MouthReader.from_heads(expert.face_encoder, blob["mouth_heads"])
+    reader.eval()
+    for p in reader.parameters():
+        p.requires_grad_(False)
+    return reader
 
 
 def latest_metrics(history: list[dict]) -> dict:

@@ -1,4 +1,4 @@
-"""Training-time augmentation of the expert's lower-half windows.
+"""Training-time augmentation of the expert's lower-half windows (and, switched on, of the generators' windows).
 
 A small corpus has few faces (the sample corpus trains on 7), and an expert trained on their raw pixels
 learns those faces: its mouth reading does not carry over to a new one. One random similarity transform
@@ -56,3 +56,18 @@ def augment_windows(faces: torch.Tensor, rng: np.random.Generator, aug: WindowAu
         (1.0 + rng.uniform(-aug.colour, aug.colour, (n, 3)))
     gain = torch.from_numpy(np.tile(gain, channels // 3)).to(faces)  # frame-major RGB: the same gain per frame
     return (out * gain[:, :, None, None]).clamp(0.0, 1.0)
+
+
+def augment_generator_windows(gt: torch.Tensor, ref: torch.Tensor, rng: np.random.Generator,
+                              aug: WindowAugment) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, T, 3, H, W) target windows and their identity references -> the same, each sample's target and
+    references under one random transform and light (so the references still show the target's face as it is
+    drawn, and the pose reference, made from the target afterwards, lines up with it)."""
+    if not aug.active:
+        return gt, ref
+    if gt.shape != ref.shape:
+        raise ValueError(f"targets {tuple(gt.shape)} and references {tuple(ref.shape)} differ in shape")
+    B, T, C, H, W = gt.shape
+    out = augment_windows(torch.cat([gt, ref], dim=1).reshape(B, 2 * T * C, H, W), rng, aug)
+    out = out.view(B, 2 * T, C, H, W)
+    return out[:, :T], out[:, T:]

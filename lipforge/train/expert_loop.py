@@ -93,6 +93,17 @@ def expert_from_checkpoint(config: dict, state: dict) -> torch.nn.Module:
     return trained_expert(net)
 
 
+def mouth_heads_from_checkpoint(config: dict, state: dict) -> dict | None:
+    """The weights of the mouth-shape heads the expert trained with (the same average as `expert_from_checkpoint`),
+    or None when it trained without them. Saved beside the expert: G_L's `mouth_shape` term reads mouths with the
+    face head (models.experts.MouthReader)."""
+    net = build_trainable(config)
+    if not isinstance(net, ExpertWithMouthHeads):
+        return None
+    net.load_state_dict(delivered_weights(state, "net"))
+    return net.heads_state()
+
+
 def train_expert_loop(config: dict) -> None:
     device, rank, world = runner.setup_worker(config)
     torch.manual_seed(config["seed"])

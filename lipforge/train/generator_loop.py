@@ -23,6 +23,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from lipforge import losses as L
 from lipforge.train import runner
+from lipforge.train.augment import WindowAugment, augment_generator_windows
 from lipforge.train.data import WINDOW, SilentRefs, generator_batch, load_clips, mask_lower_half
 from lipforge.train.lr_schedule import generator_lr, set_lr
 from lipforge.train.weight_average import (average_state, delivered_weights, restore_average, update_average,
@@ -138,9 +139,10 @@ def losses_at_step(losses: dict[str, bool], pixel_only_steps: int, step: int) ->
     return {name: name == "pixel" or (name == "mouth_pixel" and on) for name, on in losses.items()}
 
 
-def generator_losses(cfg: dict, fake, batch, expert, vgg, disc, on: dict[str, bool] | None = None) -> dict[str, torch.Tensor]:
+def generator_losses(cfg: dict, fake, batch, expert, vgg, disc, on: dict[str, bool] | None = None,
+                     mouth_reader=None) -> dict[str, torch.Tensor]:
     """The generator's loss terms (unweighted) for one batch; only the terms switched on in `on` (default
-    cfg["losses"]) are computed."""
+    cfg["losses"]) are computed. `mouth_reader`: the expert's (models.experts.MouthReader), for `mouth_shape`."""
     on, out = cfg["losses"] if on is None else on, {}
     gt, ref = batch["gt"], batch["ref"]
     if on["pixel"]:
@@ -159,6 +161,10 @@ def generator_losses(cfg: dict, fake, batch, expert, vgg, disc, on: dict[str, bo
                 d = L.cosine_similarity(audio, expert.encode_face(lower_half(ref)))
             out["sync"] = L.stabilized_sync_loss(x, y, d)
             out["gt_sync_sim"] = y.mean()
+    if on.get("mouth_shape") and cfg["method"] == "stabilized":
+        with torch.no_grad():
+            real_shape = mouth_reader(lower_half(gt))
+        out["mouth_shape"] = L.mouth_shape_match_loss(mouth_reader(lower_half(fake)), real_shape)
     want_per = on["perceptual"] and cfg["method"] != "wav2lip"
     want_at = on["triplet"] and cfg["method"] == "stabilized"
     if want_per or want_at:
@@ -184,11 +190,12 @@ def total_loss(cfg: dict, terms: dict[str, torch.Tensor]) -> torch.Tensor:
         total = (1 - s - g) * terms.get("pixel", 0.0)
         return total + s * terms.get("sync", 0.0) + g * terms.get("gan", 0.0)
     w = cfg["weights"]
-    return sum(w[name] * terms[name] for name in ("gan", "pixel", "perceptual", "sync", "triplet", "mouth_pixel")
+    return sum(w[name] * terms[name] for name in ("gan", "pixel", "perceptual", "sync", "triplet", "mouth_pixel",
+                                              "mouth_shape")
                if name in terms)
 
 
-def generator_step(cfg: dict, step: int, batch: dict, gen, disc, opt_g, opt_d, expert, vgg):
+def generator_step(cfg: dict, step: int, batch: dict, gen, disc, opt_g, opt_d, expert, vgg, mouth_reader=None):
     """One training step at (0-based) `step`: the loss terms and lr in force then (`losses_at_step`, `generator_lr`),
     a discriminator update when the GAN term is on, then the generator update.
     Returns (unweighted terms, total generator loss, discriminator loss or None)."""
@@ -201,7 +208,7 @@ def generator_step(cfg: dict, step: int, batch: dict, gen, disc, opt_g, opt_d, e
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
-    terms = generator_losses(cfg, fake, batch, expert, vgg, disc, on)
+    terms = generator_losses(cfg, fake, batch, expert, vgg, disc, on, mouth_reader)
     loss = total_loss(cfg, terms)
     opt_g.zero_grad(set_to_none=True)
     loss.backward()
@@ -214,8 +221,13 @@ def final_weights(state: dict) -> dict:
     return delivered_weights(state, "generator")
 
 
-def to_device(batch: dict, device) -> dict:
+def to_device(batch: dict, device, augment: WindowAugment | None = None,
+              rng: np.random.Generator | None = None) -> dict:
+    """A `generator_batch` as tensors on `device`, its windows augmented (`augment`, drawing from `rng`) when
+    given, and the pose reference made from the (augmented) targets."""
     out = {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in batch.items()}
+    if augment is not None:
+        out["gt"], out["ref"] = augment_generator_windows(out["gt"], out["ref"], rng, augment)
     out["pose"] = mask_lower_half(out["gt"])
     return out
 
@@ -230,6 +242,7 @@ class TrainingParts:
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
     ema: AveragedModel | None   # None: ema_decay off
+    mouth_reader: torch.nn.Module | None = None   # the expert's, when the mouth_shape term is on
 
 
 def training_parts(config: dict, device) -> TrainingParts:
@@ -252,7 +265,12 @@ def training_parts(config: dict, device) -> TrainingParts:
     betas = tuple(config["optim"]["betas"])
     opt_g = torch.optim.Adam(params, lr=config["optim"]["lr"], betas=betas)
     opt_d = torch.optim.Adam(disc.parameters(), lr=config["optim"]["lr"], betas=betas)
-    return TrainingParts(expert, gen, disc, vgg, opt_g, opt_d, weight_average(gen, config.get("ema_decay")))
+    reader = None
+    if method == "stabilized" and config["losses"].get("mouth_shape"):
+        from lipforge.train.artifacts import load_mouth_reader
+
+        reader = load_mouth_reader(config["expert_path"], expert).to(device)
+    return TrainingParts(expert, gen, disc, vgg, opt_g, opt_d, weight_average(gen, config.get("ema_decay")), reader)
 
 
 def checkpoint_state(parts: TrainingParts, step: int, history: list, seconds: float, resumed: list) -> dict:
@@ -286,13 +304,15 @@ def train_generator_loop(config: dict) -> None:
     clips = load_clips(config["face_dir"], config["mel_index"], ("train",))
     silent = load_silent_refs(config.get("silent_refs"))
     per_worker = max(1, config["optim"]["batch_size"] // world)
+    augment = WindowAugment(**config["augment"])
     running: dict[str, list[float]] = {}
     for step in range(start, config["optim"]["steps"]):
         t0 = time.perf_counter()
         rng = np.random.default_rng([config["seed"], rank, step])
-        batch = to_device(generator_batch(clips, rng, per_worker, silent, audio_offset(config["build"])), device)
+        batch = to_device(generator_batch(clips, rng, per_worker, silent, audio_offset(config["build"])), device,
+                          augment, np.random.default_rng([config["seed"], rank, step, 1]))
         terms, loss, d_loss = generator_step(config, step, batch, gen, disc, parts.opt_g, parts.opt_d, parts.expert,
-                                             parts.vgg)
+                                             parts.vgg, parts.mouth_reader)
         update_average(parts.ema, parts.gen)
         if d_loss is not None:
             running.setdefault("disc", []).append(d_loss.item())
