@@ -46,7 +46,8 @@ class SampleCorpusParams(Section):
     voices: list[str] = Field(default=["en-us", "en-us+m3", "en-us+f2", "en-us+m1", "en-us+f4"], min_length=1)
     rates_wpm: list[int] = Field(default=[150, 170, 190], min_length=1)
     # The photos (assets of `lipforge.corpus.faces.PHOTOS`) whose faces are the corpus's identities: 10 by
-    # default. The six face-api group photos (npm) add 19 training faces; see the README for what they change.
+    # default. The six face-api group photos (npm) add 19 training faces (what they change: docs/experiments.md,
+    # "More faces").
     photos: list[str] = Field(default=["astronaut", "grace_hopper", "insightface_t1", "face_recognition_obama",
                                        "face_recognition_biden"], min_length=1)
     # Identities (see `lipforge.corpus.faces`) held out entirely for val/test: split by identity.
@@ -394,13 +395,13 @@ class TrainGeneratorParams(GeneratorSection):
     audio_skip_channels: int = Field(default=16, ge=0)
     audio_skip_rows: Literal["lower_half", "all"] = "lower_half"
     # stabilized G_L only: what G_L hears of the frozen expert audio encoder, its sync embedding (the paper) or its
-    # pooled features before the projection to that embedding (lipforge's; README "What G_L hears").
+    # pooled features before the projection to that embedding (lipforge's; docs/experiments.md "What G_L hears").
     audio_input: Literal["embedding", "features"] = "features"
     # Both methods: frame i hears the 16-mel window that starts at frame i + audio_offset (0: Wav2Lip's inference;
     # -2: the window centred on frame i).
     audio_offset: int = Field(default=-2, ge=-4, le=0)
     # paper: none (the last step's weights). Measured on the sample corpus: the average of G_L's last ~100 steps
-    # follows the audio better than the last step (README "Weight averaging").
+    # follows the audio better than the last step (docs/experiments.md "Weight averaging").
     ema_decay: float | None = Field(default=0.99, gt=0, lt=1)
 
 
