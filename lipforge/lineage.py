@@ -1,6 +1,6 @@
 """Lineage of a report: the chain of stages from the raw corpus to it, and what differs between two such chains.
 
-For every stage on the chain: cmd, params values and dep/out hashes (dvc.lock), the git commit, host and Ray
+For every stage on the chain: cmd, params values and dep/out hashes (dvc.lock), the git commit, host, CPU and Ray
 cluster it ran on (reports/provenance/<stage>.json), and the backends and weight files its own JSON reports
 name. Everything here is pure: files are read through a `read_text(path) -> str | None` callable, so the same
 code describes the working tree or any git revision.
@@ -24,7 +24,7 @@ SCHEMA = 1
 PROVENANCE_WORDS = frozenset({"backend", "backends", "weights", "sha256", "provenance"})
 # Provenance fields that say what made an output; the others (timestamps, durations, Ray's GCS port) change on
 # every run and would make every re-run stage look different.
-COMPARED_PROVENANCE = ("git_commit", "git_dirty", "host", "versions", "ray_clusters")
+COMPARED_PROVENANCE = ("git_commit", "git_dirty", "host", "machine", "versions", "ray_clusters")
 COMPARED_CLUSTER_KEYS = ("address", "ray_version", "nodes", "cpus", "gpus")
 ABSENT = "<absent>"
 
@@ -203,6 +203,19 @@ def _cluster_text(c: dict) -> str:
            f"{num(c.get('gpus'))} GPU)"
 
 
+def _machine_text(machine: dict | None) -> str:
+    """The text after the host name: "(CPU model, torch CPU capability, GPU)" of a provenance machine record, or
+    nothing for runs recorded without one. The CPU type matters: on a CPU it decides the trained weights."""
+    if not machine:
+        return ""
+    parts = [machine.get("model") or machine.get("arch") or "unknown CPU"]
+    if machine.get("torch_cpu_capability"):
+        parts.append(f"torch {machine['torch_cpu_capability']}")
+    if machine.get("gpu"):
+        parts.append(machine["gpu"])
+    return f" ({', '.join(parts)})"
+
+
 def format_lineage(lineage: dict) -> str:
     lines = [f"lineage of {lineage['target']} (md5 {lineage['target_md5']}), made by stage {lineage['stage']}; "
              f"from {lineage['source']}",
@@ -216,7 +229,8 @@ def format_lineage(lineage: dict) -> str:
             dirty = " (uncommitted changes)" if prov.get("git_dirty") else ""
             commit = f"git {prov['git_commit']}" if prov.get("git_commit") else "no git commit"
             lines.append(f"  ran: {commit}{dirty} on "
-                         f"{prov.get('host')} at {prov.get('started_at')}, {prov.get('seconds')} s")
+                         f"{prov.get('host')}{_machine_text(prov.get('machine'))} at {prov.get('started_at')}, "
+                         f"{prov.get('seconds')} s")
             if prov.get("matches_lock") is False:
                 lines.append("  warning: this provenance file is not the one dvc.lock records (the stage ran "
                              "again outside `dvc repro`?); it may describe another run")

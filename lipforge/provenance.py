@@ -1,5 +1,9 @@
 """Provenance of one stage run: which code (git), machine, library versions and Ray clusters made its outputs.
 
+The machine record names the CPU and the vector instructions its float kernels use: on a CPU, torch's kernels
+round differently on different instruction sets, and thousands of training steps amplify that, so the same code,
+data and params train different models on different CPU types (README, "Results on the sample corpus").
+
 Written by `stage_main` after a successful run to reports/provenance/<stage>.json, declared in dvc.yaml as an
 uncached output that nothing depends on (it holds a timestamp, so it changes on every run). `lipforge lineage`
 reads it back.
@@ -9,12 +13,15 @@ from __future__ import annotations
 import json
 import platform
 import socket
+import sys
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 
 PROVENANCE_DIR = Path("reports/provenance")
 VERSIONED_PACKAGES = ("torch", "ray", "dvc")
+# The /proc/cpuinfo flags that decide which float kernels torch and oneDNN pick on x86.
+KERNEL_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_tile", "amx_bf16")
 
 
 def stage_name(main_module: str | None, argv: list[str]) -> str:
@@ -42,8 +49,38 @@ def package_versions(names: tuple[str, ...] = VERSIONED_PACKAGES) -> dict[str, s
     return versions
 
 
+def cpu_description(cpuinfo: str, arch: str) -> dict:
+    """{arch, model, kernel_flags} from the text of /proc/cpuinfo (pure). `model` is the first "model name" (None
+    when absent, e.g. on some ARM kernels); `kernel_flags` the `KERNEL_FLAGS` the first "flags" line lists."""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields.setdefault(key.strip(), value.strip())
+    flags = set(fields.get("flags", "").split())
+    return {"arch": arch, "model": fields.get("model name"), "kernel_flags": [f for f in KERNEL_FLAGS if f in flags]}
+
+
+def current_machine() -> dict:
+    """This machine's CPU (`cpu_description`) and, when the stage imported torch, the CPU capability torch's
+    kernels dispatch to ("AVX512", "AVX2", ...) and the GPU it saw."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        cpuinfo = ""
+    machine = cpu_description(cpuinfo, platform.machine())
+    if machine["model"] is None:
+        machine["model"] = platform.processor() or None
+    torch = sys.modules.get("torch")   # never imported here: a preprocessing stage should not pay for it
+    if torch is not None:
+        machine["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+        machine["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return machine
+
+
 def build_record(name: str, dvc_stage: str | None, git_commit: str | None, git_dirty: bool | None, host: str,
-                 versions: dict, started_at: datetime, seconds: float, ray_clusters: list[dict]) -> dict:
+                 versions: dict, started_at: datetime, seconds: float, ray_clusters: list[dict],
+                 machine: dict | None = None) -> dict:
     """The provenance record (pure: every fact is passed in)."""
     return {
         "stage": name,
@@ -53,6 +90,7 @@ def build_record(name: str, dvc_stage: str | None, git_commit: str | None, git_d
         "git_commit": git_commit,
         "git_dirty": git_dirty,
         "host": host,
+        "machine": machine,
         "versions": versions,
         "started_at": started_at.isoformat(),
         "seconds": round(seconds, 3),

@@ -182,6 +182,20 @@ def test_diff_reports_cmd_backend_and_cluster_changes_and_absent_keys(stages):
     assert "lineage diff v1 -> v2" in format_diff(diff)
 
 
+def test_lineage_names_the_cpu_and_a_diff_reports_a_change_of_machine(stages):
+    prov = json.loads(_files()("reports/provenance/prep.json"))
+    prov["machine"] = {"arch": "x86_64", "model": "CPU A", "kernel_flags": ["avx2"], "torch_cpu_capability": "AVX2",
+                       "gpu": None}
+    old = build_lineage(stages, "reports/metrics.json", _files(**{"reports/provenance/prep.json": json.dumps(prov)}))
+    assert "git abc on h1 (CPU A, torch AVX2) at" in format_lineage(old)
+    prov["machine"] = {**prov["machine"], "model": "CPU B", "torch_cpu_capability": "AVX512"}
+    new = build_lineage(stages, "reports/metrics.json", _files(**{"reports/provenance/prep.json": json.dumps(prov)}))
+    diff = diff_lineage(old, new)
+    assert list(diff["stages"]) == ["prep"] and list(diff["stages"]["prep"]["provenance"]) == ["machine"]
+    # a record written before provenance named the machine reads as absent, not as a crash
+    assert "git abc on h1 at" in format_lineage(build_lineage(stages, "reports/metrics.json", _files()))
+
+
 def test_diff_of_a_lineage_with_itself_is_empty_and_says_so(stages):
     lin = build_lineage(stages, "reports/metrics.json", _files())
     diff = diff_lineage(lin, json.loads(json.dumps(lin)))  # also survives a JSON round trip

@@ -2,6 +2,7 @@
 import json
 import logging
 import os
+import platform
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -12,7 +13,7 @@ import pytest
 from lipforge.gitinfo import commit_and_dirty, is_revision, show_file
 from lipforge.parallel import clusters_used, describe_cluster, ray_session
 from lipforge.params import RayParams
-from lipforge.provenance import build_record, read_record, stage_name
+from lipforge.provenance import build_record, cpu_description, read_record, stage_name
 from lipforge.stage import StageError, stage_main
 
 
@@ -35,10 +36,29 @@ def test_build_record_keeps_every_fact_it_is_given():
     rec = build_record("mel", "mel", "abc", True, "host1", {"python": "3.11.9", "ray": "2.60.0"}, started, 1.23456,
                        [cluster])
     assert rec == {"stage": "mel", "dvc_stage": "mel", "git_commit": "abc", "git_dirty": True, "host": "host1",
-                   "versions": {"python": "3.11.9", "ray": "2.60.0"}, "started_at": "2026-01-02T03:04:05+00:00",
+                   "machine": None, "versions": {"python": "3.11.9", "ray": "2.60.0"}, "started_at": "2026-01-02T03:04:05+00:00",
                    "seconds": 1.235, "ray_clusters": [cluster]}
     assert read_record(json.dumps(rec)) == rec
     assert read_record(None) is None and read_record("not json") is None and read_record("[1]") is None
+
+
+CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+model name\t: AMD EPYC 9B45
+flags\t\t: fpu sse2 avx2 fma avx512f avx512_bf16 avx512vl
+bogomips\t: 5192.24
+
+processor\t: 1
+model name\t: AMD EPYC 9B45
+flags\t\t: fpu sse2 avx2 fma avx512f avx512_bf16 avx512vl
+"""
+
+
+def test_cpu_description_names_the_model_and_the_kernel_flags_only():
+    assert cpu_description(CPUINFO, "x86_64") == {"arch": "x86_64", "model": "AMD EPYC 9B45",
+                                                  "kernel_flags": ["avx2", "fma", "avx512f", "avx512_bf16"]}
+    # avx512vl and sse2 are listed but do not pick a kernel; no cpuinfo at all (not Linux) names nothing
+    assert cpu_description("", "arm64") == {"arch": "arm64", "model": None, "kernel_flags": []}
 
 
 def test_stage_main_writes_provenance_after_a_successful_run(tmp_path, monkeypatch):
@@ -54,6 +74,7 @@ def test_stage_main_writes_provenance_after_a_successful_run(tmp_path, monkeypat
     assert set(rec["versions"]) == {"python", "torch", "ray", "dvc"} and rec["versions"]["dvc"]
     assert rec["host"] and rec["seconds"] >= 0 and rec["started_at"].endswith("+00:00")
     assert isinstance(rec["ray_clusters"], list)
+    assert rec["machine"]["arch"] == platform.machine() and isinstance(rec["machine"]["kernel_flags"], list)
 
 
 def test_stage_main_writes_no_provenance_when_the_stage_fails(tmp_path, monkeypatch, capsys):
