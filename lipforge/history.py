@@ -21,6 +21,7 @@ from lipforge.dvclock import data_hash, output_paths, parse_lock
 from lipforge.gitinfo import commit_and_dirty
 from lipforge.hashing import obj_sha256
 from lipforge.params import Params, load_params
+from lipforge.provenance import current_machine, machine_label
 
 KINDS = ("pipeline", "nightly", "manual")
 METRIC_PREFIX = "metric:"
@@ -30,6 +31,9 @@ BASE_COLUMNS = {
     "kind": "object",
     "git_rev": "object",
     "git_dirty": "boolean",
+    # The CPU (and GPU) the run trained on (`lipforge.provenance.machine_label`): on a CPU the same code, params
+    # and data train different weights on different instruction sets, so a metric can move with the machine alone.
+    "machine": "object",
     "params_hash": "object",
     "data_hash": "object",
     "accepted": "boolean",
@@ -66,14 +70,14 @@ def flatten_metrics(report: dict) -> dict[str, float]:
 
 def make_row(time: pd.Timestamp, run_id: str, kind: str, git_rev: str | None, git_dirty: bool | None,
              params_hash: str, data_hash: str | None, accepted: bool | None, reason: str,
-             metrics: dict[str, float]) -> dict:
+             metrics: dict[str, float], machine: str | None = None) -> dict:
     if kind not in KINDS:
         raise HistoryError(f"run kind {kind!r} is not one of {', '.join(KINDS)}")
     if time.tzinfo is None:
         raise HistoryError("run time must be timezone-aware (UTC)")
     row = {"time": time.tz_convert("UTC"), "run_id": run_id, "kind": kind, "git_rev": git_rev,
-           "git_dirty": git_dirty, "params_hash": params_hash, "data_hash": data_hash, "accepted": accepted,
-           "reason": reason, "metrics_json": json.dumps(metrics, sort_keys=True)}
+           "git_dirty": git_dirty, "machine": machine, "params_hash": params_hash, "data_hash": data_hash,
+           "accepted": accepted, "reason": reason, "metrics_json": json.dumps(metrics, sort_keys=True)}
     row.update({f"{METRIC_PREFIX}{k}": v for k, v in sorted(metrics.items())})
     return row
 
@@ -147,7 +151,7 @@ def _accepted_text(value) -> str:
 
 def trend_table(history: pd.DataFrame, gated: list[str]) -> pd.DataFrame:
     """One line per run, oldest first: time, kind, short git rev (`*`: uncommitted changes), accepted, the
-    gated metrics (null where a run did not report one)."""
+    gated metrics (null where a run did not report one), the machine it ran on ("-": recorded without one)."""
     h = history.sort_values("time", kind="stable")
     table = pd.DataFrame({
         "time": h["time"].dt.strftime("%Y-%m-%d %H:%M"),
@@ -159,6 +163,7 @@ def trend_table(history: pd.DataFrame, gated: list[str]) -> pd.DataFrame:
     for key, short in _short_names(gated).items():
         col = f"{METRIC_PREFIX}{key}"
         table[short] = h[col].round(4) if col in h.columns else float("nan")
+    table["machine"] = h["machine"].fillna("-")   # last: the label holds spaces
     return table.reset_index(drop=True)
 
 
@@ -219,7 +224,7 @@ def record_run(project: Path, kind: str, accepted: bool | None, reason: str = ""
     report = project / metrics_path if metrics_path is not None else None
     metrics = flatten_metrics(json.loads(report.read_text())) if report is not None and report.is_file() else {}
     row = make_row(pd.Timestamp.now(tz="UTC"), run_id or uuid.uuid4().hex, kind, rev, dirty, obj_sha256(raw_params),
-                   data, accepted, reason, metrics)
+                   data, accepted, reason, metrics, machine_label(current_machine()))
     append_row(history_path(project, params), row)
     return row
 

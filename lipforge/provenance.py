@@ -78,6 +78,13 @@ def current_machine() -> dict:
     return machine
 
 
+def machine_label(machine: dict) -> str:
+    """One line naming a `current_machine` record: "AMD EPYC [avx2 fma avx512f]", plus " + <GPU>" when it saw one."""
+    cpu = machine.get("model") or machine.get("arch") or "unknown CPU"
+    label = f"{cpu} [{' '.join(machine.get('kernel_flags', []))}]"
+    return f"{label} + {machine['gpu']}" if machine.get("gpu") else label
+
+
 def build_record(name: str, dvc_stage: str | None, git_commit: str | None, git_dirty: bool | None, host: str,
                  versions: dict, started_at: datetime, seconds: float, ray_clusters: list[dict],
                  machine: dict | None = None) -> dict:

@@ -10,6 +10,7 @@ import yaml
 from lipforge.history import (BASE_COLUMNS, HistoryError, append, flatten_metrics, gated_metrics, last_accepted,
                               latest_accepted, load_history, make_row, plot_history, record_run, trend_table)
 from lipforge.params import parse_params
+from lipforge.provenance import current_machine, machine_label
 
 REPORT_V1 = {
     "split": "test", "clips": 12, "method": "stabilized",
@@ -29,9 +30,9 @@ def test_flatten_metrics_keeps_finite_numbers_under_dotted_keys():
     assert flatten_metrics({}) == {}
 
 
-def _row(minute, accepted, metrics, kind="nightly", rev="a" * 40):
+def _row(minute, accepted, metrics, kind="nightly", rev="a" * 40, machine="CPU A [avx2]"):
     return make_row(pd.Timestamp(f"2026-01-01 00:{minute:02d}", tz="UTC"), f"run{minute}", kind, rev, False,
-                    "p" * 64, "d" * 64, accepted, "", metrics)
+                    "p" * 64, "d" * 64, accepted, "", metrics, machine)
 
 
 def test_make_row_checks_kind_and_timezone():
@@ -71,10 +72,11 @@ def test_trend_table_shows_rev_verdict_and_gated_metrics(tmp_path):
     h = append(load_history(tmp_path / "x"), _row(1, True, {"rows.m.lse_c": 1.0, "rows.m.ssim": 0.7}))
     h = append(h, make_row(pd.Timestamp("2026-01-01 00:05", tz="UTC"), "r2", "manual", None, True, "p", None, None,
                            "", {"rows.m.lse_c": 1.1}))
-    h = append(h, _row(3, False, {"rows.m.lse_c": 0.2}, rev="b" * 40))
+    h = append(h, _row(3, False, {"rows.m.lse_c": 0.2}, rev="b" * 40, machine="CPU B [avx2 avx512f]"))
     table = trend_table(h, ["rows.m.lse_c", "rows.m.ssim"])
-    assert list(table.columns) == ["time", "kind", "rev", "accepted", "lse_c", "ssim"]
+    assert list(table.columns) == ["time", "kind", "rev", "accepted", "lse_c", "ssim", "machine"]
     assert table["rev"].tolist() == ["aaaaaaaa", "bbbbbbbb", "-*"]  # sorted by time
+    assert table["machine"].tolist() == ["CPU A [avx2]", "CPU B [avx2 avx512f]", "-"]  # "-": recorded without one
     assert table["accepted"].tolist() == ["yes", "no", "-"]
     assert table["lse_c"].tolist() == [1.0, 0.2, 1.1]
     assert table["ssim"].isna().tolist() == [False, True, True]
@@ -111,6 +113,7 @@ def test_record_run_appends_rows_to_the_params_history_path(tmp_path):
     assert len(row["git_rev"]) == 40 and row["git_dirty"] is False and len(row["run_id"]) == 32
     assert row["metric:rows.stabilized.lse_c"] == 1.5 and row["time"].tzinfo is not None
     assert row["data_hash"] and len(row["params_hash"]) == 64
+    assert row["machine"] == machine_label(current_machine()) and "[" in row["machine"]
 
     # new metric in the second run, a changed params file, a manual unjudged run
     report = json.loads(json.dumps(REPORT_V1))
@@ -162,7 +165,10 @@ def test_cli_records_and_shows_the_trend(tmp_path):
     assert shown.returncode == 0, shown.stderr
     header, line = shown.stdout.splitlines()[:2]
     assert header.split() == ["time", "kind", "rev", "accepted", "lse_c", "lse_d", "ssim",
-                              "mouth_opening_corr_pooled"]
-    assert line.split()[2:] == ["manual", line.split()[3], "no", "1.5", "9.0", "0.8", "-"]
+                              "mouth_opening_corr_pooled", "machine"]
+    # the CLI process may not have imported torch, so it may not name the GPU this test process sees
+    cpu_label = machine_label({**current_machine(), "gpu": None})
+    assert cpu_label in line
+    assert line[:line.index(cpu_label)].split()[2:] == ["manual", line.split()[3], "no", "1.5", "9.0", "0.8", "-"]
     assert (project / "reports/history.png").stat().st_size > 0
     assert load_history(project / "runs/h/history.parquet")["reason"].tolist() == ["ssim fell"]

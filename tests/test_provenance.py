@@ -13,7 +13,7 @@ import pytest
 from lipforge.gitinfo import commit_and_dirty, is_revision, show_file
 from lipforge.parallel import clusters_used, describe_cluster, ray_session
 from lipforge.params import RayParams
-from lipforge.provenance import build_record, cpu_description, read_record, stage_name
+from lipforge.provenance import build_record, cpu_description, machine_label, read_record, stage_name
 from lipforge.stage import StageError, stage_main
 
 
@@ -36,8 +36,8 @@ def test_build_record_keeps_every_fact_it_is_given():
     rec = build_record("mel", "mel", "abc", True, "host1", {"python": "3.11.9", "ray": "2.60.0"}, started, 1.23456,
                        [cluster])
     assert rec == {"stage": "mel", "dvc_stage": "mel", "git_commit": "abc", "git_dirty": True, "host": "host1",
-                   "machine": None, "versions": {"python": "3.11.9", "ray": "2.60.0"}, "started_at": "2026-01-02T03:04:05+00:00",
-                   "seconds": 1.235, "ray_clusters": [cluster]}
+                   "machine": None, "versions": {"python": "3.11.9", "ray": "2.60.0"},
+                   "started_at": "2026-01-02T03:04:05+00:00", "seconds": 1.235, "ray_clusters": [cluster]}
     assert read_record(json.dumps(rec)) == rec
     assert read_record(None) is None and read_record("not json") is None and read_record("[1]") is None
 
@@ -59,6 +59,13 @@ def test_cpu_description_names_the_model_and_the_kernel_flags_only():
                                                   "kernel_flags": ["avx2", "fma", "avx512f", "avx512_bf16"]}
     # avx512vl and sse2 are listed but do not pick a kernel; no cpuinfo at all (not Linux) names nothing
     assert cpu_description("", "arm64") == {"arch": "arm64", "model": None, "kernel_flags": []}
+
+
+def test_machine_label_is_one_line_with_the_flags_and_the_gpu():
+    cpu = cpu_description(CPUINFO, "x86_64")
+    assert machine_label(cpu) == "AMD EPYC 9B45 [avx2 fma avx512f avx512_bf16]"
+    assert machine_label({**cpu, "gpu": "NVIDIA H100"}) == "AMD EPYC 9B45 [avx2 fma avx512f avx512_bf16] + NVIDIA H100"
+    assert machine_label({"arch": "arm64", "model": None, "kernel_flags": []}) == "arm64 []"
 
 
 def test_stage_main_writes_provenance_after_a_successful_run(tmp_path, monkeypatch):
