@@ -21,7 +21,7 @@ from lipforge.dvclock import data_hash, output_paths, parse_lock
 from lipforge.gitinfo import commit_and_dirty
 from lipforge.hashing import obj_sha256
 from lipforge.params import Params, load_params
-from lipforge.provenance import current_machine, machine_label
+from lipforge.provenance import current_machine, machine_label, provenance_path, read_record
 
 KINDS = ("pipeline", "nightly", "manual")
 METRIC_PREFIX = "metric:"
@@ -208,6 +208,14 @@ def append_row(path: Path, row: dict) -> None:
         tmp.replace(path)
 
 
+def training_machine(project: Path) -> dict:
+    """The machine the generator trained on, as its stage's provenance recorded it (that process saw torch and the
+    GPU); this machine's when the project has no such record (training never ran, or ran before one was kept)."""
+    path = project / provenance_path("train_generator")
+    record = read_record(path.read_text()) if path.is_file() else None
+    return (record or {}).get("machine") or current_machine()
+
+
 def record_run(project: Path, kind: str, accepted: bool | None, reason: str = "", run_id: str | None = None,
                metrics_path: str | None = "reports/metrics.json") -> dict:
     """Append one row for the run whose outputs are in `project` to the history parquet (params `history.path`)
@@ -224,7 +232,7 @@ def record_run(project: Path, kind: str, accepted: bool | None, reason: str = ""
     report = project / metrics_path if metrics_path is not None else None
     metrics = flatten_metrics(json.loads(report.read_text())) if report is not None and report.is_file() else {}
     row = make_row(pd.Timestamp.now(tz="UTC"), run_id or uuid.uuid4().hex, kind, rev, dirty, obj_sha256(raw_params),
-                   data, accepted, reason, metrics, machine_label(current_machine()))
+                   data, accepted, reason, metrics, machine_label(training_machine(project)))
     append_row(history_path(project, params), row)
     return row
 

@@ -15,7 +15,7 @@ from typing import Callable
 from lipforge.dvclock import (PROVENANCE_DIR, LockedStage, LockError, data_hash, normalize_path, parse_lock, producers,
                               stage_of, upstream)
 from lipforge.gitinfo import is_revision, resolve_revision, show_file
-from lipforge.provenance import provenance_path, read_record
+from lipforge.provenance import cpu_name, provenance_path, read_record
 
 SCHEMA = 1
 # A key of a stage report whose name holds one of these words records which backend or weight file made the
@@ -208,7 +208,7 @@ def _machine_text(machine: dict | None) -> str:
     nothing for runs recorded without one. The CPU type matters: on a CPU it decides the trained weights."""
     if not machine:
         return ""
-    parts = [machine.get("model") or machine.get("arch") or "unknown CPU"]
+    parts = [cpu_name(machine)]
     if machine.get("torch_cpu_capability"):
         parts.append(f"torch {machine['torch_cpu_capability']}")
     if machine.get("gpu"):

@@ -78,10 +78,14 @@ def current_machine() -> dict:
     return machine
 
 
+def cpu_name(machine: dict) -> str:
+    """The CPU of a `current_machine` record: its model, else its architecture."""
+    return machine.get("model") or machine.get("arch") or "unknown CPU"
+
+
 def machine_label(machine: dict) -> str:
     """One line naming a `current_machine` record: "AMD EPYC [avx2 fma avx512f]", plus " + <GPU>" when it saw one."""
-    cpu = machine.get("model") or machine.get("arch") or "unknown CPU"
-    label = f"{cpu} [{' '.join(machine.get('kernel_flags', []))}]"
+    label = f"{cpu_name(machine)} [{' '.join(machine.get('kernel_flags', []))}]"
     return f"{label} + {machine['gpu']}" if machine.get("gpu") else label
 
 

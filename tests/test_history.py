@@ -113,7 +113,7 @@ def test_record_run_appends_rows_to_the_params_history_path(tmp_path):
     assert len(row["git_rev"]) == 40 and row["git_dirty"] is False and len(row["run_id"]) == 32
     assert row["metric:rows.stabilized.lse_c"] == 1.5 and row["time"].tzinfo is not None
     assert row["data_hash"] and len(row["params_hash"]) == 64
-    assert row["machine"] == machine_label(current_machine()) and "[" in row["machine"]
+    assert row["machine"] == machine_label(current_machine()) and "[" in row["machine"]  # no provenance yet
 
     # new metric in the second run, a changed params file, a manual unjudged run
     report = json.loads(json.dumps(REPORT_V1))
@@ -136,6 +136,14 @@ def test_record_run_appends_rows_to_the_params_history_path(tmp_path):
     reordered = dict(reversed(list(params.items())))
     (project / "params.yaml").write_text(yaml.safe_dump(reordered, sort_keys=False))
     assert record_run(project, "manual", None)["params_hash"] == row2["params_hash"]
+
+
+def test_record_run_takes_the_machine_from_the_training_stage_provenance(tmp_path):
+    project = _project(tmp_path)
+    machine = {"arch": "x86_64", "model": "CPU T", "kernel_flags": ["avx2"], "gpu": "NVIDIA H100"}
+    (project / "reports/provenance").mkdir(parents=True)
+    (project / "reports/provenance/train_generator.json").write_text(json.dumps({"machine": machine}))
+    assert record_run(project, "manual", None)["machine"] == "CPU T [avx2] + NVIDIA H100"
 
 
 def test_record_run_without_a_report_records_no_metrics(tmp_path):
