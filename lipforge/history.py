@@ -21,7 +21,7 @@ from lipforge.dvclock import data_hash, output_paths, parse_lock
 from lipforge.gitinfo import commit_and_dirty
 from lipforge.hashing import obj_sha256
 from lipforge.params import Params, load_params
-from lipforge.provenance import current_machine, machine_label, provenance_path, read_record
+from lipforge.provenance import current_machine, last_worker_machine, machine_label, provenance_path, read_record
 
 KINDS = ("pipeline", "nightly", "manual")
 METRIC_PREFIX = "metric:"
@@ -209,11 +209,12 @@ def append_row(path: Path, row: dict) -> None:
 
 
 def training_machine(project: Path) -> dict:
-    """The machine the generator trained on, as its stage's provenance recorded it (that process saw torch and the
-    GPU); this machine's when the project has no such record (training never ran, or ran before one was kept)."""
+    """The machine the generator trained on, as its stage's provenance recorded it: its rank-0 training worker's (on
+    a cluster another node than the stage's), else the stage process's (records from before workers were kept);
+    this machine's when the project has no such record (training never ran, or ran before one was kept)."""
     path = project / provenance_path("train_generator")
     record = read_record(path.read_text()) if path.is_file() else None
-    return (record or {}).get("machine") or current_machine()
+    return last_worker_machine(record) or (record or {}).get("machine") or current_machine()
 
 
 def record_run(project: Path, kind: str, accepted: bool | None, reason: str = "", run_id: str | None = None,

@@ -144,6 +144,20 @@ def _compared_provenance(record: dict | None) -> dict:
     out = {k: record.get(k) for k in COMPARED_PROVENANCE if k in record}
     if "ray_clusters" in out:
         out["ray_clusters"] = [{k: c.get(k) for k in COMPARED_CLUSTER_KEYS} for c in out["ray_clusters"] or []]
+    if record.get("training_workers"):
+        out["training_worker_machines"] = _distinct_worker_machines(record["training_workers"])
+    return out
+
+
+def _distinct_worker_machines(runs: list[dict]) -> list[dict]:
+    """The distinct machines the training workers ran on, in order. Their hosts and steps are left out: a cluster
+    hands out other nodes on every run, and only the machine type can change the trained weights."""
+    out: list[dict] = []
+    for run in runs:
+        for attempt in run.get("attempts") or []:
+            for worker in attempt.get("workers") or []:
+                if worker.get("machine") not in out:
+                    out.append(worker.get("machine"))
     return out
 
 
@@ -216,6 +230,17 @@ def _machine_text(machine: dict | None) -> str:
     return f" ({', '.join(parts)})"
 
 
+def _training_worker_lines(runs: list[dict]) -> list[str]:
+    """One line per attempt of each training run: from which step, on which workers (rank, host, machine)."""
+    lines = []
+    for run in runs:
+        for attempt in run.get("attempts") or []:
+            workers = "; ".join(f"rank {w.get('rank')} {w.get('host')}{_machine_text(w.get('machine'))}"
+                                for w in attempt.get("workers") or [])
+            lines.append(f"  trained from step {attempt.get('from_step')}: {workers or 'no workers recorded'}")
+    return lines
+
+
 def format_lineage(lineage: dict) -> str:
     lines = [f"lineage of {lineage['target']} (md5 {lineage['target_md5']}), made by stage {lineage['stage']}; "
              f"from {lineage['source']}",
@@ -236,6 +261,7 @@ def format_lineage(lineage: dict) -> str:
                              "again outside `dvc repro`?); it may describe another run")
             clusters = prov.get("ray_clusters") or []
             lines.append("  ray: " + ("; ".join(_cluster_text(c) for c in clusters) if clusters else "not used"))
+            lines += _training_worker_lines(prov.get("training_workers") or [])
         else:
             lines.append("  ran: no provenance file (stage ran before provenance was recorded)")
         if s["params"]:

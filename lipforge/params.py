@@ -205,13 +205,17 @@ class AVSyncNetArch(Section):
     audio_layers: list[int] = Field(default=[1, 1, 1, 1], min_length=4, max_length=4)
     audio_width: int = Field(default=16, ge=4)
     embed_dim: int = Field(default=128, ge=8)
+    # What the image encoder sees of the 5-frame window: "frames" (paper) or "motion" (lipforge's: each frame minus
+    # the window's mean frame, so the face's own appearance cancels; models/avsyncnet.py). Measured over two
+    # expert seeds, motion does not generalise better to unseen faces (docs/experiments.md, "The expert's own knobs").
+    image_input: Literal["frames", "motion"] = "frames"
 
 
 class WindowAugmentParams(Section):
     # One random similarity transform and light per training window, all 5 frames alike
     # (lipforge/train/augment.py). The expert's defaults; the generators' section switches every part off.
     # Paper (Wav2Lip, AVSyncNet): none, on LRS2's thousands of speakers; on a corpus with few faces an expert
-    # without it reads those faces instead of the mouth (README, Expert).
+    # without it reads those faces instead of the mouth (README, "Training and evaluation": Experts).
     flip: bool = True
     max_shift: float = Field(default=0.05, ge=0, le=0.5)
     max_zoom: float = Field(default=0.15, ge=0, lt=1)

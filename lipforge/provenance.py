@@ -89,10 +89,46 @@ def machine_label(machine: dict) -> str:
     return f"{label} + {machine['gpu']}" if machine.get("gpu") else label
 
 
+def worker_record(rank: int) -> dict:
+    """What one training worker records of itself: its rank, host and `current_machine` (called inside the worker,
+    after torch is imported, so the record has torch's CPU capability and the worker's GPU)."""
+    return {"rank": rank, "host": current_host(), "machine": current_machine()}
+
+
+# The workers of every training run this process drove, in order (one entry per run): `runner.fit` records
+# what its run's checkpoint says, and the stage's provenance names them. Process-global, as `clusters_used`.
+_TRAINING_WORKERS: list[dict] = []
+
+
+def record_training_workers(run: str, attempts: list[dict]) -> None:
+    """Note the workers of training run `run`: one {"from_step", "workers": [worker_record, ...]} per attempt (the
+    first run and each resume after an interruption, which may land on other machines)."""
+    _TRAINING_WORKERS.append({"run": run, "attempts": [dict(a) for a in attempts]})
+
+
+def training_workers() -> list[dict]:
+    """Copies of the training runs recorded by `record_training_workers` in this process, oldest first."""
+    return [dict(r) for r in _TRAINING_WORKERS]
+
+
+def last_worker_machine(record: dict | None) -> dict | None:
+    """The machine of rank 0 in the last attempt of the last training run a provenance record names (where the
+    delivered model finished training), or None when it names none (an older record, or a stage that trains
+    nothing)."""
+    for run in reversed((record or {}).get("training_workers") or []):
+        for attempt in reversed(run.get("attempts") or []):
+            for worker in sorted(attempt.get("workers") or [], key=lambda w: w.get("rank", 0)):
+                if worker.get("machine"):
+                    return worker["machine"]
+    return None
+
+
 def build_record(name: str, dvc_stage: str | None, git_commit: str | None, git_dirty: bool | None, host: str,
                  versions: dict, started_at: datetime, seconds: float, ray_clusters: list[dict],
-                 machine: dict | None = None) -> dict:
-    """The provenance record (pure: every fact is passed in)."""
+                 machine: dict | None = None, training_runs: list[dict] | None = None) -> dict:
+    """The provenance record (pure: every fact is passed in). `machine` is the stage process's (the driver's);
+    `training_runs` (`training_workers`) those of the Ray Train workers that trained, which on a cluster are
+    other machines."""
     return {
         "stage": name,
         # DVC's own name for the stage (DVC_STAGE, set by `dvc repro`): differs for list foreach stages
@@ -106,6 +142,7 @@ def build_record(name: str, dvc_stage: str | None, git_commit: str | None, git_d
         "started_at": started_at.isoformat(),
         "seconds": round(seconds, 3),
         "ray_clusters": ray_clusters,
+        "training_workers": training_runs or [],
     }
 
 

@@ -16,7 +16,7 @@ from lipforge.gitinfo import commit_and_dirty
 from lipforge.parallel import clusters_used
 from lipforge.params import Params, ParamsError, load_params
 from lipforge.provenance import (PROVENANCE_DIR, build_record, current_host, current_machine, package_versions,
-                                 provenance_path, stage_name, write_record)
+                                 provenance_path, stage_name, training_workers, write_record)
 
 
 class StageError(RuntimeError):
@@ -42,7 +42,8 @@ def stage_main(run: Callable[[Params], dict], params_path: str = "params.yaml", 
         sys.exit(2)
     commit, dirty = commit_and_dirty(".", locked_outputs("."))
     record = build_record(name, os.environ.get("DVC_STAGE"), commit, dirty, current_host(), package_versions(),
-                          started_at, time.monotonic() - t0, clusters_used(), current_machine())
+                          started_at, time.monotonic() - t0, clusters_used(), current_machine(),
+                          training_workers())
     write_record(provenance_path(name, provenance_dir), record)
 
 

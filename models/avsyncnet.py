@@ -6,12 +6,30 @@ of 5 lower-half RGB frames. Audio encoder: a ResNetSE-34 (basic residual blocks 
 as ResNetSE34V2 in clovaai/voxceleb_trainer) on the (80, 16) mel window, with attentive statistics pooling
 over time. Both project to `embed_dim`, then ReLU + L2 normalise, so cosine similarity lies in [0, 1]
 (trained with BCE like Wav2Lip's SyncNet). The defaults are the paper's sizes.
+
+`image_input` "frames" is the paper's input. "motion" (lipforge's) gives the image encoder each frame minus the
+window's mean frame (`window_motion`): what stays put over the 5 frames (the face, its skin, teeth and light)
+cancels and what moves (lips, jaw) remains, which might generalise to unseen faces better when there are few
+training faces. On the sample corpus (7 training faces) it does not, over two seeds (docs/experiments.md, "The
+expert's own knobs").
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+IMAGE_INPUTS = ("frames", "motion")
+# The motion residuals span a few hundredths of the [0, 1] pixel range; this gain brings them near the frames' scale.
+MOTION_GAIN = 4.0
+
+
+def window_motion(faces: torch.Tensor) -> torch.Tensor:
+    """(N, T*3, H, W) stack of T RGB frames -> each frame minus the T frames' mean, times `MOTION_GAIN` (same shape)."""
+    n, c, h, w = faces.shape
+    frames = faces.view(n, c // 3, 3, h, w)
+    return ((frames - frames.mean(dim=1, keepdim=True)) * MOTION_GAIN).view(n, c, h, w)
 
 
 def conv_bn(cin, cout, kernel_size, stride=1):
@@ -81,8 +99,11 @@ def make_stages(block, cin, widths, layers, strides):
 class ImageEncoder(nn.Module):
     """ResNet-50-style encoder: (N, 15, H/2, W) lower-half frame stack -> (N, D) normalised embedding."""
 
-    def __init__(self, layers=(3, 4, 6, 3), width=64, embed_dim=512, in_channels=15):
+    def __init__(self, layers=(3, 4, 6, 3), width=64, embed_dim=512, in_channels=15, image_input="frames"):
         super().__init__()
+        if image_input not in IMAGE_INPUTS:
+            raise ValueError(f"image_input must be one of {', '.join(IMAGE_INPUTS)}, got {image_input!r}")
+        self.image_input = image_input
         self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width),
                                   nn.ReLU(), nn.MaxPool2d(3, 2, 1))
         widths = [width * 2 ** i for i in range(len(layers))]
@@ -92,6 +113,8 @@ class ImageEncoder(nn.Module):
 
     def features(self, x):
         """(N, C) globally pooled features, before the projection."""
+        if self.image_input == "motion":
+            x = window_motion(x)
         return self.stages(self.stem(x)).mean(dim=(2, 3))
 
     def embed(self, features):
@@ -139,13 +162,14 @@ class AVSyncNet(nn.Module):
     """AVSyncNet (Fig. 3b): ResNet-50 lip encoder + ResNetSE-34 audio encoder with a shared embedding space."""
 
     def __init__(self, image_layers: tuple = (3, 4, 6, 3), image_width: int = 64,
-                 audio_layers: tuple = (3, 4, 6, 3), audio_width: int = 32, embed_dim: int = 512):
+                 audio_layers: tuple = (3, 4, 6, 3), audio_width: int = 32, embed_dim: int = 512,
+                 image_input: str = "frames"):
         super().__init__()
         if len(image_layers) != 4 or len(audio_layers) != 4:
             raise ValueError(f"AVSyncNet needs 4 stages per encoder, got image_layers={image_layers}, "
                              f"audio_layers={audio_layers}")
         self.embed_dim = embed_dim
-        self.face_encoder = ImageEncoder(tuple(image_layers), image_width, embed_dim)
+        self.face_encoder = ImageEncoder(tuple(image_layers), image_width, embed_dim, image_input=image_input)
         self.audio_encoder = AudioEncoder(tuple(audio_layers), audio_width, embed_dim)
 
     def encode_face(self, faces):

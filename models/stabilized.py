@@ -7,12 +7,14 @@ encoder (the lip-sync expert's), a 1x1-conv bottleneck joined with the audio emb
 decoder of face-decoding (FD) blocks with skips from both encoders.
 
 `audio_skip` (lipforge's, not the paper's; 0 = the paper) also joins a learned projection of the audio embedding
-to every decoder level, over the lower half of the frame or all of it (`audio_skip_rows`). At CPU scale a G_L that hears its audio only at
-the bottleneck learnt to ignore it on some machines' draws (README, "Audio at every decoder level").
+to every decoder level, over the lower half of the frame or all of it (`audio_skip_rows`). At CPU scale a G_L that
+hears its audio only at the bottleneck learnt to ignore it on some machines' draws (docs/experiments.md, "Audio at
+every decoder level").
 
 `audio_input` "embedding" (the paper: F_A = E_A(A), the expert's sync embedding) or "features" (lipforge's: the
 frozen encoder's pooled features before its projection to that embedding). At CPU scale the projection's ReLU
-leaves a dozen live channels, and a linear probe reads the mouth opening from the features better (README).
+leaves a dozen live channels, and a linear probe reads the mouth opening from the features better
+(docs/experiments.md, "What G_L hears").
 """
 from __future__ import annotations
 

@@ -29,7 +29,8 @@ def arch_kwargs(params: Params, arch: str) -> dict:
         return cfg.syncnet.model_dump()
     a = cfg.avsyncnet
     return {"image_layers": tuple(a.image_layers), "image_width": a.image_width,
-            "audio_layers": tuple(a.audio_layers), "audio_width": a.audio_width, "embed_dim": a.embed_dim}
+            "audio_layers": tuple(a.audio_layers), "audio_width": a.audio_width, "embed_dim": a.embed_dim,
+            "image_input": a.image_input}
 
 
 def run(params: Params, name: str, face_dir: Path = FACE_DIR, mel_index: Path = MEL_INDEX,

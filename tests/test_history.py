@@ -144,6 +144,13 @@ def test_record_run_takes_the_machine_from_the_training_stage_provenance(tmp_pat
     (project / "reports/provenance").mkdir(parents=True)
     (project / "reports/provenance/train_generator.json").write_text(json.dumps({"machine": machine}))
     assert record_run(project, "manual", None)["machine"] == "CPU T [avx2] + NVIDIA H100"
+    # on a cluster the rank-0 worker of the last attempt trained the delivered model, not the stage's process
+    worker = {"arch": "x86_64", "model": "CPU W", "kernel_flags": ["avx512f"], "gpu": "NVIDIA H200"}
+    runs = [{"run": "g-1", "attempts": [{"from_step": 0, "workers": [{"rank": 1, "host": "n2", "machine": machine},
+                                                                     {"rank": 0, "host": "n1", "machine": worker}]}]}]
+    (project / "reports/provenance/train_generator.json").write_text(
+        json.dumps({"machine": machine, "training_workers": runs}))
+    assert record_run(project, "manual", None)["machine"] == "CPU W [avx512f] + NVIDIA H200"
 
 
 def test_record_run_without_a_report_records_no_metrics(tmp_path):

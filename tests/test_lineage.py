@@ -196,6 +196,27 @@ def test_lineage_names_the_cpu_and_a_diff_reports_a_change_of_machine(stages):
     assert "git abc on h1 at" in format_lineage(build_lineage(stages, "reports/metrics.json", _files()))
 
 
+def test_lineage_names_the_training_workers_and_a_diff_reports_a_change_of_their_machine(stages):
+    prov = json.loads(_files()("reports/provenance/prep.json"))
+    cpu = {"arch": "x86_64", "model": "CPU A", "kernel_flags": ["avx2"], "torch_cpu_capability": "AVX2", "gpu": None}
+    gpu_node = {**cpu, "model": "CPU G", "gpu": "NVIDIA H100"}
+    prov["training_workers"] = [{"run": "gen-1", "attempts": [
+        {"from_step": 0, "workers": [{"rank": 0, "host": "n1", "machine": cpu}, {"rank": 1, "host": "n2", "machine": cpu}]},
+        {"from_step": 400, "workers": [{"rank": 0, "host": "n3", "machine": gpu_node}]}]}]
+    old = build_lineage(stages, "reports/metrics.json", _files(**{"reports/provenance/prep.json": json.dumps(prov)}))
+    text = format_lineage(old)
+    assert "  trained from step 0: rank 0 n1 (CPU A, torch AVX2); rank 1 n2 (CPU A, torch AVX2)" in text
+    assert "  trained from step 400: rank 0 n3 (CPU G, torch AVX2, NVIDIA H100)" in text
+    # other hosts of the same machine type are no change; another machine type is
+    prov["training_workers"][0]["attempts"][1]["workers"][0]["host"] = "n9"
+    same = build_lineage(stages, "reports/metrics.json", _files(**{"reports/provenance/prep.json": json.dumps(prov)}))
+    assert diff_lineage(old, same)["stages"] == {}
+    prov["training_workers"][0]["attempts"][1]["workers"][0]["machine"] = cpu
+    new = build_lineage(stages, "reports/metrics.json", _files(**{"reports/provenance/prep.json": json.dumps(prov)}))
+    diff = diff_lineage(old, new)
+    assert list(diff["stages"]["prep"]["provenance"]) == ["training_worker_machines"]
+
+
 def test_diff_of_a_lineage_with_itself_is_empty_and_says_so(stages):
     lin = build_lineage(stages, "reports/metrics.json", _files())
     diff = diff_lineage(lin, json.loads(json.dumps(lin)))  # also survives a JSON round trip

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from lipforge.hashing import file_sha256
-from models.avsyncnet import AVSyncNet
+from models.avsyncnet import MOTION_GAIN, AVSyncNet, window_motion
 from models.experts import ExpertWithMouthHeads, MouthReader, build_expert, lower_half
 from models.stabilized import StabilizedDiscriminator, StabilizedGenerator, audio_map
 from models.syncnet import SyncNet
@@ -70,6 +70,29 @@ def test_a_mouth_reader_rebuilt_from_saved_heads_reads_as_the_trained_face_head(
     with torch.no_grad():
         torch.testing.assert_close(reader(faces), net(faces, mels)[3])
     assert reader.face_encoder is expert.face_encoder   # the expert's own encoder, not a copy
+
+
+def test_window_motion_hand_values():
+    # 2 frames of one pixel: RGB (0.2, 0.4, 0.6) then (0.4, 0.4, 0.0); the mean frame is (0.3, 0.4, 0.3)
+    faces = torch.tensor([0.2, 0.4, 0.6, 0.4, 0.4, 0.0]).view(1, 6, 1, 1)
+    expected = MOTION_GAIN * torch.tensor([-0.1, 0.0, 0.3, 0.1, 0.0, -0.3])
+    torch.testing.assert_close(window_motion(faces).flatten(), expected)
+    assert window_motion(torch.rand(3, 15, 4, 5)).shape == (3, 15, 4, 5)
+
+
+def test_a_motion_expert_does_not_see_what_stays_put_over_the_window():
+    net = AVSyncNet(image_layers=(1, 1, 1, 1), image_width=8, audio_layers=(1, 1, 1, 1), audio_width=8, embed_dim=32,
+                    image_input="motion").eval()
+    torch.manual_seed(0)
+    faces = torch.rand(2, 15, 24, 48)
+    another_face = torch.rand(2, 3, 24, 48).repeat(1, 5, 1, 1)   # the same image added to all 5 frames
+    with torch.no_grad():
+        torch.testing.assert_close(net.encode_face(faces + another_face), net.encode_face(faces))
+        frames_net = AVSyncNet(image_layers=(1, 1, 1, 1), image_width=8, audio_layers=(1, 1, 1, 1), audio_width=8,
+                               embed_dim=32).eval()
+        assert not torch.allclose(frames_net.encode_face(faces + another_face), frames_net.encode_face(faces))
+    with pytest.raises(ValueError, match="image_input must be one of frames, motion"):
+        AVSyncNet(image_input="flow")
 
 
 def test_build_expert():

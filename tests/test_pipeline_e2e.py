@@ -80,6 +80,13 @@ def test_interrupted_generator_training_resumes_from_its_last_checkpoint(project
     report = json.loads((project / "reports/train_generator.json").read_text())
     assert report["resumed_from_steps"] == [4] and report["steps"] == 6
     assert not (project / "data/generator/runs").exists()
+    # provenance names the workers of each attempt: the interrupted one from step 0 and the resume from step 4
+    record = json.loads((project / "reports/provenance/train_generator.json").read_text())
+    (run,) = record["training_workers"]
+    assert [a["from_step"] for a in run["attempts"]] == [0, 4]
+    for attempt in run["attempts"]:
+        (worker,) = attempt["workers"]
+        assert worker["rank"] == 0 and worker["machine"]["torch_cpu_capability"]
 
 
 def test_dvc_exp_run_switches_one_loss_term(project):

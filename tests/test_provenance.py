@@ -13,7 +13,8 @@ import pytest
 from lipforge.gitinfo import commit_and_dirty, is_revision, show_file
 from lipforge.parallel import clusters_used, describe_cluster, ray_session
 from lipforge.params import RayParams
-from lipforge.provenance import build_record, cpu_description, machine_label, read_record, stage_name
+from lipforge.provenance import (build_record, cpu_description, last_worker_machine, machine_label, read_record,
+                                 stage_name)
 from lipforge.stage import StageError, stage_main
 
 
@@ -33,11 +34,13 @@ REPO = Path(__file__).resolve().parents[1]
 def test_build_record_keeps_every_fact_it_is_given():
     started = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
     cluster = {"address": "local", "nodes": 1, "cpus": 2.0, "gpus": 0.0}
+    workers = [{"run": "gen-1", "attempts": [{"from_step": 0, "workers": [{"rank": 0, "host": "n1", "machine": {}}]}]}]
     rec = build_record("mel", "mel", "abc", True, "host1", {"python": "3.11.9", "ray": "2.60.0"}, started, 1.23456,
-                       [cluster])
+                       [cluster], None, workers)
     assert rec == {"stage": "mel", "dvc_stage": "mel", "git_commit": "abc", "git_dirty": True, "host": "host1",
                    "machine": None, "versions": {"python": "3.11.9", "ray": "2.60.0"},
-                   "started_at": "2026-01-02T03:04:05+00:00", "seconds": 1.235, "ray_clusters": [cluster]}
+                   "started_at": "2026-01-02T03:04:05+00:00", "seconds": 1.235, "ray_clusters": [cluster],
+                   "training_workers": workers}
     assert read_record(json.dumps(rec)) == rec
     assert read_record(None) is None and read_record("not json") is None and read_record("[1]") is None
 
@@ -68,6 +71,17 @@ def test_machine_label_is_one_line_with_the_flags_and_the_gpu():
     assert machine_label({"arch": "arm64", "model": None, "kernel_flags": []}) == "arm64 []"
 
 
+def test_last_worker_machine_is_rank_0_of_the_last_attempt_of_the_last_run():
+    m = lambda name: {"model": name}  # noqa: E731
+    record = {"training_workers": [
+        {"run": "a", "attempts": [{"from_step": 0, "workers": [{"rank": 0, "machine": m("first run")}]}]},
+        {"run": "b", "attempts": [{"from_step": 0, "workers": [{"rank": 0, "machine": m("interrupted")}]},
+                                  {"from_step": 4, "workers": [{"rank": 1, "machine": m("rank 1")},
+                                                               {"rank": 0, "machine": m("resumed")}]}]}]}
+    assert last_worker_machine(record) == m("resumed")
+    assert last_worker_machine({"machine": m("driver")}) is None and last_worker_machine(None) is None
+
+
 def test_stage_main_writes_provenance_after_a_successful_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DVC_STAGE", "train_expert@eval")
@@ -80,7 +94,7 @@ def test_stage_main_writes_provenance_after_a_successful_run(tmp_path, monkeypat
     assert rec["git_commit"] is None and rec["git_dirty"] is None  # not a git repository
     assert set(rec["versions"]) == {"python", "torch", "ray", "dvc"} and rec["versions"]["dvc"]
     assert rec["host"] and rec["seconds"] >= 0 and rec["started_at"].endswith("+00:00")
-    assert isinstance(rec["ray_clusters"], list)
+    assert isinstance(rec["ray_clusters"], list) and isinstance(rec["training_workers"], list)
     assert rec["machine"]["arch"] == platform.machine() and isinstance(rec["machine"]["kernel_flags"], list)
 
 

@@ -18,6 +18,7 @@ import torch
 from lipforge.hashing import file_sha256, obj_sha256
 from lipforge.parallel import ray_session
 from lipforge.params import RayParams, TrainerParams
+from lipforge.provenance import record_training_workers, worker_record
 
 STATE_FILE = "state.pt"
 
@@ -61,7 +62,9 @@ def fit(loop: Callable[[dict], None], config: dict, trainer: TrainerParams, ray_
         if result.checkpoint is None:
             raise RuntimeError(f"training run {name} finished without a checkpoint; see the log above")
         with result.checkpoint.as_directory() as d:
-            return torch.load(Path(d) / STATE_FILE, map_location="cpu", weights_only=False)
+            state = torch.load(Path(d) / STATE_FILE, map_location="cpu", weights_only=False)
+    record_training_workers(name, state.get("worker_machines", []))
+    return state
 
 
 # ---- inside a worker ---------------------------------------------------------------------------------
@@ -74,6 +77,24 @@ def setup_worker(config: dict) -> tuple[torch.device, int, int]:
     torch.set_num_threads(config.get("_threads", 1))
     ctx = ray.train.get_context()
     return ray.train.torch.get_device(), ctx.get_world_rank(), ctx.get_world_size()
+
+
+def worker_machines(rank: int, world: int) -> list[dict]:
+    """Every worker's `worker_record`, by rank (a collective: all ranks must call it, after `prepare`, which sets the
+    worker's GPU that NCCL's object gather uses). On a cluster the workers that train are other machines than the
+    driver whose stage writes the provenance; this is how it learns theirs."""
+    mine = worker_record(rank)
+    if world == 1 or not torch.distributed.is_initialized():
+        return [mine]
+    gathered: list = [None] * world
+    torch.distributed.all_gather_object(gathered, mine)
+    return sorted(gathered, key=lambda w: w["rank"])
+
+
+def attempts(state: dict | None, start: int, workers: list[dict]) -> list[dict]:
+    """The checkpoint's list of who trained: the restored run's attempts plus this one, which starts at `start`."""
+    earlier = state.get("worker_machines", []) if state is not None else []
+    return earlier + [{"from_step": start, "workers": workers}]
 
 
 def prepare(model: torch.nn.Module) -> torch.nn.Module:
