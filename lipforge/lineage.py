@@ -149,16 +149,21 @@ def _compared_provenance(record: dict | None) -> dict:
     return out
 
 
+def _comparable(a: dict, b: dict) -> tuple[dict, dict]:
+    """Drop the worker machines from both sides unless both recorded them: a record from before they were kept
+    says nothing about them, which is not a change."""
+    if "training_worker_machines" in a and "training_worker_machines" in b:
+        return a, b
+    drop = lambda d: {k: v for k, v in d.items() if k != "training_worker_machines"}  # noqa: E731
+    return drop(a), drop(b)
+
+
 def _distinct_worker_machines(runs: list[dict]) -> list[dict]:
-    """The distinct machines the training workers ran on, in order. Their hosts and steps are left out: a cluster
-    hands out other nodes on every run, and only the machine type can change the trained weights."""
-    out: list[dict] = []
-    for run in runs:
-        for attempt in run.get("attempts") or []:
-            for worker in attempt.get("workers") or []:
-                if worker.get("machine") not in out:
-                    out.append(worker.get("machine"))
-    return out
+    """The distinct machines the training workers ran on, in a fixed order. Their hosts, ranks and steps are left
+    out: a cluster hands out other nodes on every run, and only the machine type can change the trained weights."""
+    machines = {json.dumps(worker.get("machine"), sort_keys=True): worker.get("machine")
+                for run in runs for attempt in run.get("attempts") or [] for worker in attempt.get("workers") or []}
+    return [machines[key] for key in sorted(machines)]
 
 
 def _flat_backends(stage: dict) -> dict:
@@ -178,7 +183,8 @@ def diff_stage(old: dict, new: dict) -> dict:
         "outs": ({o["path"]: o["md5"] for o in old["outs"] if not _is_provenance_out(o["path"])},
                  {o["path"]: o["md5"] for o in new["outs"] if not _is_provenance_out(o["path"])}),
         "backends": (_flat_backends(old), _flat_backends(new)),
-        "provenance": (_compared_provenance(old.get("provenance")), _compared_provenance(new.get("provenance"))),
+        "provenance": _comparable(_compared_provenance(old.get("provenance")),
+                                  _compared_provenance(new.get("provenance"))),
     }
     for section, (a, b) in sections.items():
         changed = _changes(a, b)

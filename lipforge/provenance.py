@@ -10,6 +10,7 @@ reads it back.
 """
 from __future__ import annotations
 
+import copy
 import json
 import platform
 import socket
@@ -74,7 +75,8 @@ def current_machine() -> dict:
     torch = sys.modules.get("torch")   # never imported here: a preprocessing stage should not pay for it
     if torch is not None:
         machine["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
-        machine["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+        # this process's device: Ray may show every GPU of a node to each of its workers
+        machine["gpu"] = torch.cuda.get_device_name(torch.cuda.current_device()) if torch.cuda.is_available() else None
     return machine
 
 
@@ -103,12 +105,17 @@ _TRAINING_WORKERS: list[dict] = []
 def record_training_workers(run: str, attempts: list[dict]) -> None:
     """Note the workers of training run `run`: one {"from_step", "workers": [worker_record, ...]} per attempt (the
     first run and each resume after an interruption, which may land on other machines)."""
-    _TRAINING_WORKERS.append({"run": run, "attempts": [dict(a) for a in attempts]})
+    _TRAINING_WORKERS.append({"run": run, "attempts": copy.deepcopy(attempts)})
 
 
 def training_workers() -> list[dict]:
     """Copies of the training runs recorded by `record_training_workers` in this process, oldest first."""
-    return [dict(r) for r in _TRAINING_WORKERS]
+    return copy.deepcopy(_TRAINING_WORKERS)
+
+
+def forget_training_workers() -> None:
+    """Empty the record (`stage_main` does, before its stage runs: a process may run several stages)."""
+    _TRAINING_WORKERS.clear()
 
 
 def last_worker_machine(record: dict | None) -> dict | None:
@@ -125,10 +132,10 @@ def last_worker_machine(record: dict | None) -> dict | None:
 
 def build_record(name: str, dvc_stage: str | None, git_commit: str | None, git_dirty: bool | None, host: str,
                  versions: dict, started_at: datetime, seconds: float, ray_clusters: list[dict],
-                 machine: dict | None = None, training_runs: list[dict] | None = None) -> dict:
+                 machine: dict | None = None, training_workers: list[dict] | None = None) -> dict:
     """The provenance record (pure: every fact is passed in). `machine` is the stage process's (the driver's);
-    `training_runs` (`training_workers`) those of the Ray Train workers that trained, which on a cluster are
-    other machines."""
+    `training_workers` (the function of that name) those of the Ray Train workers that trained, which on a
+    cluster are other machines."""
     return {
         "stage": name,
         # DVC's own name for the stage (DVC_STAGE, set by `dvc repro`): differs for list foreach stages
@@ -142,7 +149,7 @@ def build_record(name: str, dvc_stage: str | None, git_commit: str | None, git_d
         "started_at": started_at.isoformat(),
         "seconds": round(seconds, 3),
         "ray_clusters": ray_clusters,
-        "training_workers": training_runs or [],
+        "training_workers": training_workers or [],
     }
 
 

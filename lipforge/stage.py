@@ -15,8 +15,9 @@ from lipforge.dvclock import locked_outputs
 from lipforge.gitinfo import commit_and_dirty
 from lipforge.parallel import clusters_used
 from lipforge.params import Params, ParamsError, load_params
-from lipforge.provenance import (PROVENANCE_DIR, build_record, current_host, current_machine, package_versions,
-                                 provenance_path, stage_name, training_workers, write_record)
+from lipforge.provenance import (PROVENANCE_DIR, build_record, current_host, current_machine,
+                                 forget_training_workers, package_versions, provenance_path, stage_name,
+                                 training_workers, write_record)
 
 
 class StageError(RuntimeError):
@@ -34,6 +35,7 @@ def stage_main(run: Callable[[Params], dict], params_path: str = "params.yaml", 
     name = name or stage_name(spec.name if spec else None, sys.argv)
     started_at = datetime.now(timezone.utc)
     t0 = time.monotonic()
+    forget_training_workers()
     try:
         params = load_params(params_path)
         run(params)

@@ -22,6 +22,7 @@ from torch import nn
 
 IMAGE_INPUTS = ("frames", "motion")
 # The motion residuals span a few hundredths of the [0, 1] pixel range; this gain brings them near the frames' scale.
+# Saved motion experts were trained with it (it is not among their saved kwargs): changing it changes them.
 MOTION_GAIN = 4.0
 
 

@@ -207,10 +207,15 @@ def test_lineage_names_the_training_workers_and_a_diff_reports_a_change_of_their
     text = format_lineage(old)
     assert "  trained from step 0: rank 0 n1 (CPU A, torch AVX2); rank 1 n2 (CPU A, torch AVX2)" in text
     assert "  trained from step 400: rank 0 n3 (CPU G, torch AVX2, NVIDIA H100)" in text
-    # other hosts of the same machine type are no change; another machine type is
+    # other hosts of the same machine type, or the same machines under other ranks, are no change
     prov["training_workers"][0]["attempts"][1]["workers"][0]["host"] = "n9"
+    prov["training_workers"][0]["attempts"].reverse()
     same = build_lineage(stages, "reports/metrics.json", _files(**{"reports/provenance/prep.json": json.dumps(prov)}))
     assert diff_lineage(old, same)["stages"] == {}
+    # nor is a record from before workers were kept
+    older = build_lineage(stages, "reports/metrics.json", _files())
+    assert diff_lineage(older, old)["stages"] == {}
+    prov["training_workers"][0]["attempts"].reverse()
     prov["training_workers"][0]["attempts"][1]["workers"][0]["machine"] = cpu
     new = build_lineage(stages, "reports/metrics.json", _files(**{"reports/provenance/prep.json": json.dumps(prov)}))
     diff = diff_lineage(old, new)

@@ -8,20 +8,34 @@ from lipforge.provenance import training_workers
 from lipforge.train import runner
 
 
+def test_training_attempts_keep_every_resume_and_account_for_steps_of_older_checkpoints():
+    first = [{"rank": 0, "host": "n1", "machine": {}}]
+    again = [{"rank": 0, "host": "n2", "machine": {}}]
+    fresh = runner.training_attempts(None, 0, first)
+    assert fresh == [{"from_step": 0, "workers": first}]
+    resumed = runner.training_attempts({"step": 4, "training_attempts": fresh}, 4, again)
+    assert resumed == [{"from_step": 0, "workers": first}, {"from_step": 4, "workers": again}]
+    twice = runner.training_attempts({"step": 9, "training_attempts": resumed}, 9, first)
+    assert [a["from_step"] for a in twice] == [0, 4, 9]
+    # a checkpoint from before attempts were kept: its steps stay visible, with no workers known
+    assert runner.training_attempts({"step": 4}, 4, again) == [{"from_step": 0, "workers": []},
+                                                                {"from_step": 4, "workers": again}]
+
+
 @pytest.mark.slow
 def test_a_two_worker_run_records_each_workers_machine(tmp_path):
     def loop(config):   # defined here so Ray ships it by value to its workers
         device, rank, world = runner.setup_worker(config)
         runner.prepare(torch.nn.Linear(2, 1))   # DDP over gloo: the collectives the gather below uses
-        who = runner.attempts(runner.restore(), 0, runner.worker_machines(rank, world))
-        runner.report({"step": 1}, {"step": 1, "world": world, "worker_machines": who}, rank)
+        attempts = runner.training_attempts(runner.restore(), 0, runner.gather_worker_records(rank, world))
+        runner.report({"step": 1}, {"step": 1, "world": world, "training_attempts": attempts}, rank)
 
     trainer = TrainerParams(num_workers=2, cpus_per_worker=1)
     state = runner.fit(loop, {}, trainer, RayParams(num_cpus=2), tmp_path / "runs", "two-workers")
     assert state["world"] == 2
-    (attempt,) = state["worker_machines"]
+    (attempt,) = state["training_attempts"]
     assert attempt["from_step"] == 0
     assert [w["rank"] for w in attempt["workers"]] == [0, 1]
     for worker in attempt["workers"]:
         assert worker["host"] and worker["machine"]["torch_cpu_capability"]
-    assert training_workers()[-1] == {"run": "two-workers", "attempts": state["worker_machines"]}
+    assert training_workers()[-1] == {"run": "two-workers", "attempts": state["training_attempts"]}

@@ -120,7 +120,7 @@ def train_expert_loop(config: dict) -> None:
         start, history, seconds = state["step"], state["history"], state["train_seconds"]
         resumed = state["resumed_from"] + [start]
     net = runner.prepare(net)
-    who_trained = runner.attempts(state, start, runner.worker_machines(rank, world))
+    attempts = runner.training_attempts(state, start, runner.gather_worker_records(rank, world))
 
     train = load_clips(config["face_dir"], config["mel_index"], ("train",))
     shape_targets = mouth_shape_targets(train) if shape_weight > 0 else None
@@ -167,7 +167,7 @@ def train_expert_loop(config: dict) -> None:
                      "net_ema": average_state(ema),
                      "optimizer": optimizer.state_dict(),
                      "history": history, "train_seconds": seconds, "resumed_from": resumed,
-                     "worker_machines": who_trained}
+                     "training_attempts": attempts}
             runner.report({"step": done, "loss": losses[0]}, state, rank)
             if runner.interrupt_requested(done):
                 raise SystemExit(f"stopped after step {done} (LIPFORGE_STOP_AFTER_STEP)")

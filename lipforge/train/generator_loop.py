@@ -274,12 +274,13 @@ def training_parts(config: dict, device) -> TrainingParts:
 
 
 def checkpoint_state(parts: TrainingParts, step: int, history: list, seconds: float, resumed: list,
-                     who_trained: list) -> dict:
-    """What a checkpoint saves of a run at `step` (`restore_parts` reads it back); `who_trained`: `runner.attempts`."""
+                     attempts: list) -> dict:
+    """What a checkpoint saves of a run at `step` (`restore_parts` reads it back); `attempts`: who trained it
+    (`runner.training_attempts`)."""
     return {"step": step, "generator": parts.gen.state_dict(), "generator_ema": average_state(parts.ema),
             "discriminator": parts.disc.state_dict(), "opt_g": parts.opt_g.state_dict(),
             "opt_d": parts.opt_d.state_dict(), "history": history, "train_seconds": seconds, "resumed_from": resumed,
-            "worker_machines": who_trained}
+            "training_attempts": attempts}
 
 
 def restore_parts(parts: TrainingParts, state: dict) -> None:
@@ -302,7 +303,7 @@ def train_generator_loop(config: dict) -> None:
         resumed = state["resumed_from"] + [start]
     # DDP-wrapped when there is more than one worker; `parts` keeps the plain networks for the checkpoints
     gen, disc = runner.prepare(parts.gen), runner.prepare(parts.disc)
-    who_trained = runner.attempts(state, start, runner.worker_machines(rank, world))
+    attempts = runner.training_attempts(state, start, runner.gather_worker_records(rank, world))
 
     clips = load_clips(config["face_dir"], config["mel_index"], ("train",))
     silent = load_silent_refs(config.get("silent_refs"))
@@ -330,7 +331,7 @@ def train_generator_loop(config: dict) -> None:
                             "samples_per_s": done * config["optim"]["batch_size"] / max(seconds, 1e-9)})
             running = {}
         if done % config["checkpoint_every"] == 0 or done == config["optim"]["steps"]:
-            state = checkpoint_state(parts, done, history, seconds, resumed, who_trained)
+            state = checkpoint_state(parts, done, history, seconds, resumed, attempts)
             runner.report({"step": done, "loss": loss.item()}, state, rank)
             if runner.interrupt_requested(done):
                 raise SystemExit(f"stopped after step {done} (LIPFORGE_STOP_AFTER_STEP)")

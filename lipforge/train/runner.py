@@ -37,7 +37,8 @@ def run_key(prefix: str, config: dict, code: list[str | Path]) -> str:
 
 def fit(loop: Callable[[dict], None], config: dict, trainer: TrainerParams, ray_cfg: RayParams,
         storage_dir: str | Path, name: str) -> dict:
-    """Run `loop(config)` on `trainer.num_workers` Ray Train workers; returns the final checkpoint's state."""
+    """Run `loop(config)` on `trainer.num_workers` Ray Train workers; returns the final checkpoint's state, and
+    records its `training_attempts` (who trained it) for the stage's provenance (`record_training_workers`)."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
@@ -63,7 +64,7 @@ def fit(loop: Callable[[dict], None], config: dict, trainer: TrainerParams, ray_
             raise RuntimeError(f"training run {name} finished without a checkpoint; see the log above")
         with result.checkpoint.as_directory() as d:
             state = torch.load(Path(d) / STATE_FILE, map_location="cpu", weights_only=False)
-    record_training_workers(name, state.get("worker_machines", []))
+    record_training_workers(name, state.get("training_attempts", []))
     return state
 
 
@@ -79,7 +80,7 @@ def setup_worker(config: dict) -> tuple[torch.device, int, int]:
     return ray.train.torch.get_device(), ctx.get_world_rank(), ctx.get_world_size()
 
 
-def worker_machines(rank: int, world: int) -> list[dict]:
+def gather_worker_records(rank: int, world: int) -> list[dict]:
     """Every worker's `worker_record`, by rank (a collective: all ranks must call it, after `prepare`, which sets the
     worker's GPU that NCCL's object gather uses). On a cluster the workers that train are other machines than the
     driver whose stage writes the provenance; this is how it learns theirs."""
@@ -91,9 +92,16 @@ def worker_machines(rank: int, world: int) -> list[dict]:
     return sorted(gathered, key=lambda w: w["rank"])
 
 
-def attempts(state: dict | None, start: int, workers: list[dict]) -> list[dict]:
-    """The checkpoint's list of who trained: the restored run's attempts plus this one, which starts at `start`."""
-    earlier = state.get("worker_machines", []) if state is not None else []
+def training_attempts(state: dict | None, start: int, workers: list[dict]) -> list[dict]:
+    """Who trained the run, for its checkpoints: the restored checkpoint's attempts plus this one, which starts at
+    `start` on `workers` (`gather_worker_records`). A checkpoint written without that list (older code) leaves its
+    steps as one attempt with no workers known, rather than hiding them."""
+    if state is None:
+        earlier = []
+    elif "training_attempts" in state:
+        earlier = state["training_attempts"]
+    else:
+        earlier = [{"from_step": 0, "workers": []}] if start > 0 else []
     return earlier + [{"from_step": start, "workers": workers}]
 
 
