@@ -68,6 +68,11 @@ def clusters_used() -> list[dict]:
     return [dict(c) for c in _CLUSTERS_USED]
 
 
+def forget_clusters() -> None:
+    """Empty the record (`stage_main` does, before its stage runs: a process may run several stages)."""
+    _CLUSTERS_USED.clear()
+
+
 def _record_cluster(address: str | None) -> str:
     import ray
 

@@ -13,7 +13,7 @@ import pandas as pd
 
 from lipforge.dvclock import locked_outputs
 from lipforge.gitinfo import commit_and_dirty
-from lipforge.parallel import clusters_used
+from lipforge.parallel import clusters_used, forget_clusters
 from lipforge.params import Params, ParamsError, load_params
 from lipforge.provenance import (PROVENANCE_DIR, build_record, current_host, current_machine,
                                  forget_training_workers, package_versions, provenance_path, stage_name,
@@ -35,6 +35,8 @@ def stage_main(run: Callable[[Params], dict], params_path: str = "params.yaml", 
     name = name or stage_name(spec.name if spec else None, sys.argv)
     started_at = datetime.now(timezone.utc)
     t0 = time.monotonic()
+    # a process may run several stages (tests, a flow): this record names only this stage's clusters and workers
+    forget_clusters()
     forget_training_workers()
     try:
         params = load_params(params_path)

@@ -24,13 +24,10 @@ CODE = ["models", "lipforge/train", "lipforge/losses.py"]
 
 
 def arch_kwargs(params: Params, arch: str) -> dict:
-    cfg = params.train_expert
-    if arch == "syncnet":
-        return cfg.syncnet.model_dump()
-    a = cfg.avsyncnet
-    return {"image_layers": tuple(a.image_layers), "image_width": a.image_width,
-            "audio_layers": tuple(a.audio_layers), "audio_width": a.audio_width, "embed_dim": a.embed_dim,
-            "image_input": a.image_input}
+    """The expert's constructor arguments: its section of train_expert (`syncnet` or `avsyncnet`), every field, so a
+    new field reaches the model without an edit here (lists as tuples, which the model file keeps as written)."""
+    section = getattr(params.train_expert, arch).model_dump()
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in section.items()}
 
 
 def run(params: Params, name: str, face_dir: Path = FACE_DIR, mel_index: Path = MEL_INDEX,
@@ -63,7 +60,7 @@ def run(params: Params, name: str, face_dir: Path = FACE_DIR, mel_index: Path = 
         "test_auc": last.get("test_auc"), "val_auc": last.get("val_auc"),
         "test_loss": last.get("test_loss"), "train_loss": last.get("train_loss"),
         "train_samples_per_s": last.get("samples_per_s"), "wall_seconds": round(time.time() - t0, 1),
-        "model_sha256": sha, "resumed_from_steps": state["resumed_from"],
+        "model_sha256": sha, "resumed_from_steps": runner.resumed_from_steps(state["training_attempts"]),
         "gate": {"min_test_accuracy": cfg.min_test_accuracy,
                  "passed": last.get("test_accuracy") is not None and last["test_accuracy"] >= cfg.min_test_accuracy},
     }

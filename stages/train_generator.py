@@ -50,7 +50,8 @@ def run(params: Params, face_dir: Path = FACE_DIR, mel_index: Path = MEL_INDEX, 
     build = {k: v for k, v in config["build"].items() if k != "expert"}
     report = {"method": cfg.method, "build": build, "steps": state["step"], "losses": config["losses"],
               "final": {k: v for k, v in last.items() if k != "step"},
-              "train_seconds": round(state["train_seconds"], 1), "resumed_from_steps": state["resumed_from"], "wall_seconds": round(wall, 1),
+              "train_seconds": round(state["train_seconds"], 1),
+              "resumed_from_steps": runner.resumed_from_steps(state["training_attempts"]), "wall_seconds": round(wall, 1),
               "perceptual": perceptual, "expert_sha256": config["expert_sha256"], "model_sha256": sha}
     write_json(report_path, report)
     write_curve(curve_path, state["history"])

@@ -103,6 +103,20 @@ def test_build_expert():
         build_expert("resnet")
 
 
+def test_the_train_expert_stage_builds_each_expert_from_every_field_of_its_params_section():
+    from lipforge.params import Params
+    from stages.train_expert import arch_kwargs
+
+    params = Params.model_validate({"train_expert": {"avsyncnet": {"image_layers": [2, 1, 1, 1], "image_width": 8,
+                                                                   "image_input": "motion"}}})
+    kwargs = arch_kwargs(params, "avsyncnet")
+    assert kwargs == {"image_layers": (2, 1, 1, 1), "image_width": 8, "audio_layers": (1, 1, 1, 1),
+                      "audio_width": 16, "embed_dim": 128, "image_input": "motion"}
+    net = build_expert("avsyncnet", **kwargs)
+    assert net.face_encoder.image_input == "motion" and len(net.face_encoder.stages[0]) == 2
+    assert isinstance(build_expert("syncnet", **arch_kwargs(params, "syncnet")), SyncNet)
+
+
 def test_lower_half_is_frame_major():
     H, W = 4, 3
     frames = torch.zeros(1, 2, 3, H, W)

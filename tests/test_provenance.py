@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from lipforge.gitinfo import commit_and_dirty, is_revision, show_file
+from lipforge import parallel
 from lipforge.parallel import clusters_used, describe_cluster, ray_session
 from lipforge.params import RayParams
 from lipforge.provenance import (build_record, cpu_description, last_worker_machine, machine_label, read_record,
-                                 stage_name)
+                                 record_training_workers, stage_name)
 from lipforge.stage import StageError, stage_main
 
 
@@ -96,6 +97,17 @@ def test_stage_main_writes_provenance_after_a_successful_run(tmp_path, monkeypat
     assert rec["host"] and rec["seconds"] >= 0 and rec["started_at"].endswith("+00:00")
     assert isinstance(rec["ray_clusters"], list) and isinstance(rec["training_workers"], list)
     assert rec["machine"]["arch"] == platform.machine() and isinstance(rec["machine"]["kernel_flags"], list)
+
+
+def test_stage_main_names_only_its_own_stages_clusters_and_workers(tmp_path, monkeypatch):
+    # one process running two stages (a flow, the tests): the second must not inherit the first's record
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("seed: 3\n")
+    monkeypatch.setattr(parallel, "_CLUSTERS_USED", [{"address": "ray://earlier:10001"}])
+    record_training_workers("earlier-run", [{"from_step": 0, "workers": []}])
+    stage_main(lambda p: {}, name="evaluate")
+    rec = json.loads((tmp_path / "reports/provenance/evaluate.json").read_text())
+    assert rec["ray_clusters"] == [] and rec["training_workers"] == []
 
 
 def test_stage_main_writes_no_provenance_when_the_stage_fails(tmp_path, monkeypatch, capsys):

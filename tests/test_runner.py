@@ -17,9 +17,13 @@ def test_training_attempts_keep_every_resume_and_account_for_steps_of_older_chec
     assert resumed == [{"from_step": 0, "workers": first}, {"from_step": 4, "workers": again}]
     twice = runner.training_attempts({"step": 9, "training_attempts": resumed}, 9, first)
     assert [a["from_step"] for a in twice] == [0, 4, 9]
+    assert runner.resumed_from_steps(fresh) == [] and runner.resumed_from_steps(twice) == [4, 9]
     # a checkpoint from before attempts were kept: its steps stay visible, with no workers known
     assert runner.training_attempts({"step": 4}, 4, again) == [{"from_step": 0, "workers": []},
                                                                 {"from_step": 4, "workers": again}]
+    older = runner.training_attempts({"step": 9, "resumed_from": [4]}, 9, again)
+    assert older == [{"from_step": 0, "workers": []}, {"from_step": 4, "workers": []}, {"from_step": 9, "workers": again}]
+    assert runner.resumed_from_steps(older) == [4, 9]
 
 
 @pytest.mark.slow

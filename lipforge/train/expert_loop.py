@@ -112,13 +112,12 @@ def train_expert_loop(config: dict) -> None:
     optimizer = torch.optim.Adam(net.parameters(), lr=config["lr"])
     ema = weight_average(net, config.get("ema_decay"))
     state = runner.restore()
-    start, history, seconds, resumed = 0, [], 0.0, []
+    start, history, seconds = 0, [], 0.0
     if state is not None:
         net.load_state_dict(state["net"])
         optimizer.load_state_dict(state["optimizer"])
         restore_average(ema, state.get("net_ema"), state["step"])
         start, history, seconds = state["step"], state["history"], state["train_seconds"]
-        resumed = state["resumed_from"] + [start]
     net = runner.prepare(net)
     attempts = runner.training_attempts(state, start, runner.gather_worker_records(rank, world))
 
@@ -166,8 +165,7 @@ def train_expert_loop(config: dict) -> None:
             state = {"step": done, "net": runner.unwrap(net).state_dict(),
                      "net_ema": average_state(ema),
                      "optimizer": optimizer.state_dict(),
-                     "history": history, "train_seconds": seconds, "resumed_from": resumed,
-                     "training_attempts": attempts}
+                     "history": history, "train_seconds": seconds, "training_attempts": attempts}
             runner.report({"step": done, "loss": losses[0]}, state, rank)
             if runner.interrupt_requested(done):
                 raise SystemExit(f"stopped after step {done} (LIPFORGE_STOP_AFTER_STEP)")

@@ -273,14 +273,12 @@ def training_parts(config: dict, device) -> TrainingParts:
     return TrainingParts(expert, gen, disc, vgg, opt_g, opt_d, weight_average(gen, config.get("ema_decay")), reader)
 
 
-def checkpoint_state(parts: TrainingParts, step: int, history: list, seconds: float, resumed: list,
-                     attempts: list) -> dict:
+def checkpoint_state(parts: TrainingParts, step: int, history: list, seconds: float, attempts: list) -> dict:
     """What a checkpoint saves of a run at `step` (`restore_parts` reads it back); `attempts`: who trained it
     (`runner.training_attempts`)."""
     return {"step": step, "generator": parts.gen.state_dict(), "generator_ema": average_state(parts.ema),
             "discriminator": parts.disc.state_dict(), "opt_g": parts.opt_g.state_dict(),
-            "opt_d": parts.opt_d.state_dict(), "history": history, "train_seconds": seconds, "resumed_from": resumed,
-            "training_attempts": attempts}
+            "opt_d": parts.opt_d.state_dict(), "history": history, "train_seconds": seconds, "training_attempts": attempts}
 
 
 def restore_parts(parts: TrainingParts, state: dict) -> None:
@@ -296,11 +294,10 @@ def train_generator_loop(config: dict) -> None:
     device, rank, world = runner.setup_worker(config)
     parts = training_parts(config, device)
     state = runner.restore()
-    start, history, seconds, resumed = 0, [], 0.0, []
+    start, history, seconds = 0, [], 0.0
     if state is not None:
         restore_parts(parts, state)
         start, history, seconds = state["step"], state["history"], state["train_seconds"]
-        resumed = state["resumed_from"] + [start]
     # DDP-wrapped when there is more than one worker; `parts` keeps the plain networks for the checkpoints
     gen, disc = runner.prepare(parts.gen), runner.prepare(parts.disc)
     attempts = runner.training_attempts(state, start, runner.gather_worker_records(rank, world))
@@ -331,7 +328,7 @@ def train_generator_loop(config: dict) -> None:
                             "samples_per_s": done * config["optim"]["batch_size"] / max(seconds, 1e-9)})
             running = {}
         if done % config["checkpoint_every"] == 0 or done == config["optim"]["steps"]:
-            state = checkpoint_state(parts, done, history, seconds, resumed, attempts)
+            state = checkpoint_state(parts, done, history, seconds, attempts)
             runner.report({"step": done, "loss": loss.item()}, state, rank)
             if runner.interrupt_requested(done):
                 raise SystemExit(f"stopped after step {done} (LIPFORGE_STOP_AFTER_STEP)")

@@ -95,14 +95,20 @@ def gather_worker_records(rank: int, world: int) -> list[dict]:
 def training_attempts(state: dict | None, start: int, workers: list[dict]) -> list[dict]:
     """Who trained the run, for its checkpoints: the restored checkpoint's attempts plus this one, which starts at
     `start` on `workers` (`gather_worker_records`). A checkpoint written without that list (older code) leaves its
-    steps as one attempt with no workers known, rather than hiding them."""
+    steps as attempts with no workers known (one, plus one per resume it lists), rather than hiding them."""
     if state is None:
         earlier = []
     elif "training_attempts" in state:
         earlier = state["training_attempts"]
     else:
-        earlier = [{"from_step": 0, "workers": []}] if start > 0 else []
+        earlier = [{"from_step": s, "workers": []} for s in [0, *state.get("resumed_from", [])]] if start > 0 else []
     return earlier + [{"from_step": start, "workers": workers}]
+
+
+def resumed_from_steps(attempts: list[dict]) -> list[int]:
+    """The step each resume of a run started from (`training_attempts` after the first): [] for a run that was never
+    interrupted."""
+    return [a["from_step"] for a in attempts[1:]]
 
 
 def prepare(model: torch.nn.Module) -> torch.nn.Module:
