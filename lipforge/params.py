@@ -209,6 +209,17 @@ class AVSyncNetArch(Section):
     # the window's mean frame, so the face's own appearance cancels; models/avsyncnet.py). Measured over two
     # expert seeds, motion does not generalise better to unseen faces (docs/experiments.md, "The expert's own knobs").
     image_input: Literal["frames", "motion"] = "frames"
+    # Which columns of the lower half the image encoder sees, as fractions of its width: [0, 1] (paper) the whole
+    # lower half; [0.25, 0.75] the middle half, mouth and chin without cheeks, jaw line and background
+    # (lipforge's; models/avsyncnet.py, docs/experiments.md "The expert's own knobs").
+    image_columns: list[float] = Field(default=[0.0, 1.0], min_length=2, max_length=2)
+
+    @field_validator("image_columns")
+    @classmethod
+    def _band(cls, v: list[float]) -> list[float]:
+        if not 0.0 <= v[0] < v[1] <= 1.0:
+            raise ValueError(f"needs 0 <= first < second <= 1, got {v}")
+        return v
 
 
 class WindowAugmentParams(Section):

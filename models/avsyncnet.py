@@ -12,6 +12,10 @@ window's mean frame (`window_motion`): what stays put over the 5 frames (the fac
 cancels and what moves (lips, jaw) remains, which might generalise to unseen faces better when there are few
 training faces. On the sample corpus (7 training faces) it does not, over two seeds (docs/experiments.md, "The
 expert's own knobs").
+
+`image_columns` (lipforge's) crops the lower half to a band of its columns before the image encoder: (0, 1) is the
+paper's whole lower half; (0.25, 0.75) keeps the middle half, the mouth and chin, and drops the cheeks, jaw line
+and background, which tell faces apart more than they tell mouths apart (`middle_columns`).
 """
 from __future__ import annotations
 
@@ -31,6 +35,21 @@ def window_motion(faces: torch.Tensor) -> torch.Tensor:
     n, c, h, w = faces.shape
     frames = faces.view(n, c // 3, 3, h, w)
     return ((frames - frames.mean(dim=1, keepdim=True)) * MOTION_GAIN).view(n, c, h, w)
+
+
+def column_band(columns) -> tuple[float, float]:
+    """The (first, last) fractions of a band of columns, checked: 0 <= first < last <= 1."""
+    lo, hi = (float(c) for c in columns)
+    if not 0.0 <= lo < hi <= 1.0:
+        raise ValueError(f"image_columns must satisfy 0 <= first < second <= 1, got {tuple(columns)}")
+    return lo, hi
+
+
+def middle_columns(faces: torch.Tensor, columns: tuple[float, float]) -> torch.Tensor:
+    """(..., H, W) -> (..., H, W') keeping the columns from fraction `columns[0]` to `columns[1]` of the width."""
+    lo, hi = column_band(columns)
+    w = faces.shape[-1]
+    return faces[..., round(lo * w):round(hi * w)]
 
 
 def conv_bn(cin, cout, kernel_size, stride=1):
@@ -100,11 +119,13 @@ def make_stages(block, cin, widths, layers, strides):
 class ImageEncoder(nn.Module):
     """ResNet-50-style encoder: (N, 15, H/2, W) lower-half frame stack -> (N, D) normalised embedding."""
 
-    def __init__(self, layers=(3, 4, 6, 3), width=64, embed_dim=512, in_channels=15, image_input="frames"):
+    def __init__(self, layers=(3, 4, 6, 3), width=64, embed_dim=512, in_channels=15, image_input="frames",
+                 columns=(0.0, 1.0)):
         super().__init__()
         if image_input not in IMAGE_INPUTS:
             raise ValueError(f"image_input must be one of {', '.join(IMAGE_INPUTS)}, got {image_input!r}")
         self.image_input = image_input
+        self.columns = column_band(columns)
         self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width),
                                   nn.ReLU(), nn.MaxPool2d(3, 2, 1))
         widths = [width * 2 ** i for i in range(len(layers))]
@@ -114,6 +135,8 @@ class ImageEncoder(nn.Module):
 
     def features(self, x):
         """(N, C) globally pooled features, before the projection."""
+        if self.columns != (0.0, 1.0):
+            x = middle_columns(x, self.columns)
         if self.image_input == "motion":
             x = window_motion(x)
         return self.stages(self.stem(x)).mean(dim=(2, 3))
@@ -164,13 +187,14 @@ class AVSyncNet(nn.Module):
 
     def __init__(self, image_layers: tuple = (3, 4, 6, 3), image_width: int = 64,
                  audio_layers: tuple = (3, 4, 6, 3), audio_width: int = 32, embed_dim: int = 512,
-                 image_input: str = "frames"):
+                 image_input: str = "frames", image_columns: tuple = (0.0, 1.0)):
         super().__init__()
         if len(image_layers) != 4 or len(audio_layers) != 4:
             raise ValueError(f"AVSyncNet needs 4 stages per encoder, got image_layers={image_layers}, "
                              f"audio_layers={audio_layers}")
         self.embed_dim = embed_dim
-        self.face_encoder = ImageEncoder(tuple(image_layers), image_width, embed_dim, image_input=image_input)
+        self.face_encoder = ImageEncoder(tuple(image_layers), image_width, embed_dim, image_input=image_input,
+                                         columns=image_columns)
         self.audio_encoder = AudioEncoder(tuple(audio_layers), audio_width, embed_dim)
 
     def encode_face(self, faces):

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from lipforge.hashing import file_sha256
-from models.avsyncnet import MOTION_GAIN, AVSyncNet, window_motion
+from models.avsyncnet import MOTION_GAIN, AVSyncNet, middle_columns, window_motion
 from models.experts import ExpertWithMouthHeads, MouthReader, build_expert, lower_half
 from models.stabilized import StabilizedDiscriminator, StabilizedGenerator, audio_map
 from models.syncnet import SyncNet
@@ -95,6 +95,35 @@ def test_a_motion_expert_does_not_see_what_stays_put_over_the_window():
         AVSyncNet(image_input="flow")
 
 
+def test_middle_columns_keep_the_band_of_the_width():
+    x = torch.arange(8.0).view(1, 1, 8)
+    assert middle_columns(x, (0.25, 0.75)).flatten().tolist() == [2.0, 3.0, 4.0, 5.0]
+    assert middle_columns(x, (0.0, 1.0)).flatten().tolist() == list(range(8))
+    for bad in ((0.5, 0.5), (-0.1, 0.5), (0.2, 1.2)):
+        with pytest.raises(ValueError, match="image_columns must satisfy"):
+            middle_columns(x, bad)
+
+
+def test_an_expert_with_image_columns_does_not_see_outside_its_band():
+    def expert(**kw):
+        torch.manual_seed(0)
+        return AVSyncNet(image_layers=(1, 1, 1, 1), image_width=8, audio_layers=(1, 1, 1, 1), audio_width=8,
+                         embed_dim=32, **kw).eval()
+
+    faces = torch.rand(2, 15, 24, 48)
+    changed = faces.clone()
+    changed[..., :12] = torch.rand(2, 15, 24, 12)   # the outer quarters of the width
+    changed[..., 36:] = torch.rand(2, 15, 24, 12)
+    banded, whole = expert(image_columns=(0.25, 0.75)), expert()
+    with torch.no_grad():
+        torch.testing.assert_close(banded.encode_face(changed), banded.encode_face(faces))
+        assert not torch.allclose(whole.encode_face(changed), whole.encode_face(faces))
+        changed[..., 24] = 0.0   # a column inside the band
+        assert not torch.allclose(banded.encode_face(changed), banded.encode_face(faces))
+    with pytest.raises(ValueError, match="image_columns"):
+        expert(image_columns=(0.8, 0.2))
+
+
 def test_build_expert():
     assert isinstance(build_expert("syncnet", width=0.125, embed_dim=32), SyncNet)
     assert isinstance(build_expert("avsyncnet", image_layers=(1, 1, 1, 1), image_width=8,
@@ -111,7 +140,7 @@ def test_the_train_expert_stage_builds_each_expert_from_every_field_of_its_param
                                                                    "image_input": "motion"}}})
     kwargs = arch_kwargs(params, "avsyncnet")
     assert kwargs == {"image_layers": (2, 1, 1, 1), "image_width": 8, "audio_layers": (1, 1, 1, 1),
-                      "audio_width": 16, "embed_dim": 128, "image_input": "motion"}
+                      "audio_width": 16, "embed_dim": 128, "image_input": "motion", "image_columns": (0.0, 1.0)}
     net = build_expert("avsyncnet", **kwargs)
     assert net.face_encoder.image_input == "motion" and len(net.face_encoder.stages[0]) == 2
     assert isinstance(build_expert("syncnet", **arch_kwargs(params, "syncnet")), SyncNet)
