@@ -11,7 +11,9 @@ reports/metrics.json) says the information is there and the generator has not le
 `--audio-input features` probes the encoder's pooled features before its projection to the embedding instead
 (what G_L hears with `train_generator.audio_input: features`; thousands of dimensions, so raise --ridge).
 Frame 2 of the window is the frame whose centred window this is (`train_generator.audio_offset: -2`).
-Needs `dvc repro train_expert`. Usage: python benchmarks/audio_embedding_probe.py [--ridge 1.0] [--audio-input features]
+`--by-clip` also prints the test r of that frame per test clip: where the audio carries the opening badly, an
+audio-driven generator cannot draw it (compare `benchmarks/mouth_opening_by_identity.py --by-clip`).
+Needs `dvc repro train_expert`. Usage: python benchmarks/audio_embedding_probe.py [--ridge 1.0] [--audio-input features] [--by-clip]
 """
 from __future__ import annotations
 
@@ -46,22 +48,28 @@ def per_column_r(pred: np.ndarray, target: np.ndarray) -> list[float]:
     return [float(np.corrcoef(pred[:, k], target[:, k])[0, 1]) for k in range(target.shape[1])]
 
 
+def per_clip_r(pred: np.ndarray, target: np.ndarray, clip_ids: np.ndarray) -> dict[str, float]:
+    """Pearson r of pred against target over the rows of each clip, by clip id."""
+    return {str(c): float(np.corrcoef(pred[clip_ids == c], target[clip_ids == c])[0, 1]) for c in np.unique(clip_ids)}
+
+
 @torch.no_grad()
 def window_data(expert: torch.nn.Module, clips: list[Clip], sidecars: dict[str, Path],
                 audio_input: str = "embedding") -> dict[str, np.ndarray]:
     """Per window start: the audio embedding or features (N, D) and the 5 frames' openings, landmark ratio and
     sidecar px."""
     encode = expert.audio_encoder.features if audio_input == "features" else expert.encode_audio
-    emb, ratio, px = [], [], []
+    emb, ratio, px, ids = [], [], [], []
     for clip in clips:
         starts = range(clip.n_windows)
+        ids += [clip.clip_id] * clip.n_windows
         mels = torch.from_numpy(np.stack([clip.sync_mel(s) for s in starts]))[:, None]
         emb.append(encode(mels).numpy())
         ratio.append(np.stack([clip.mouth_shapes[s:s + WINDOW, 0] for s in starts]))
         if clip.clip_id in sidecars:
             gt = np.asarray(json.loads(sidecars[clip.clip_id].read_text())["mouth"]["mouth_open_px"], dtype=float)
             px.append(np.stack([gt[s:s + WINDOW] for s in starts]))
-    out = {"embedding": np.concatenate(emb), "landmark_opening_ratio": np.concatenate(ratio)}
+    out = {"embedding": np.concatenate(emb), "landmark_opening_ratio": np.concatenate(ratio), "clip_id": np.array(ids)}
     if len(px) == len(clips):
         out["sidecar_mouth_open_px"] = np.concatenate(px)
     return out
@@ -72,6 +80,7 @@ def main() -> None:
     ap.add_argument("--expert", default=None, help="default: the `train` expert of params.yaml")
     ap.add_argument("--ridge", type=float, default=1.0)
     ap.add_argument("--audio-input", choices=("embedding", "features"), default="embedding")
+    ap.add_argument("--by-clip", action="store_true", help="also the centre frame's test r per test clip")
     args = ap.parse_args()
     torch.set_num_threads(2)
     params = load_params()
@@ -94,6 +103,11 @@ def main() -> None:
         for split in ("train", "test"):
             r = per_column_r(ridge_predict(x[split], w), data[split][target])
             print(f"  {target:24s} {split:5s} " + "  ".join(f"{v:.3f}" for v in r))
+        if args.by_clip:
+            centre = WINDOW // 2
+            clips = per_clip_r(ridge_predict(x["test"], w)[:, centre], data["test"][target][:, centre],
+                               data["test"]["clip_id"])
+            print(f"    test clips, frame {centre}: " + ", ".join(f"{c} {v:.3f}" for c, v in clips.items()))
 
 
 if __name__ == "__main__":
