@@ -153,7 +153,8 @@ def evaluate_clip(row: dict, ctx: dict) -> dict:
         refs = pool[np.abs(idx[None, :] - schedule[:, None]).argmin(axis=1)]
     else:
         refs = raw_refs
-    candidates = {"ground_truth": crops[:n], "copy_reference": raw_refs, ctx["method"]: generate(gen.net, clip, crops, refs, gen.audio_offset)}
+    candidates = {"ground_truth": crops[:n], "copy_reference": raw_refs,
+                  ctx["method"]: generate(gen.net, clip, crops, refs, gen.audio_offset)}
 
     gt_mouth = None
     if row.get("gt_path"):

@@ -134,6 +134,7 @@ def map_tasks(fn: Callable, items: Iterable, cfg: RayParams, desc: str, **shared
                     results[i] = ray.get(ref)
                 except Exception as err:  # noqa: BLE001 - a clip's failure must not stop the stage
                     cause = getattr(err, "cause", None) or err
-                    results[i] = TaskFailure(items[i], f"{type(cause).__name__}: {str(cause).splitlines()[-1] if str(cause) else ''}")
+                    last_line = str(cause).splitlines()[-1] if str(cause) else ""
+                    results[i] = TaskFailure(items[i], f"{type(cause).__name__}: {last_line}")
                 advance()
     return results

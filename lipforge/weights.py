@@ -1,4 +1,5 @@
-"""Pretrained weight files the training and evaluation stages can use, where it looks for them, and what runs when they are absent.
+"""Pretrained weight files the training and evaluation stages can use, where it looks for them, and what runs
+when they are absent.
 
 Standard caches are honoured (torch hub's checkpoints folder, $LIPFORGE_WEIGHTS_DIR); a file that is present
 is used and its sha256 recorded in the outputs it produced, else the named offline fallback runs.

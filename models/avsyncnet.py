@@ -46,8 +46,9 @@ def column_band(columns) -> tuple[float, float]:
 
 
 def middle_columns(faces: torch.Tensor, columns: tuple[float, float]) -> torch.Tensor:
-    """(..., H, W) -> (..., H, W') keeping the columns from fraction `columns[0]` to `columns[1]` of the width."""
-    lo, hi = column_band(columns)
+    """(..., H, W) -> (..., H, W') keeping the columns from fraction `columns[0]` to `columns[1]` of the width
+    (a band checked by `column_band`; (0, 1) keeps every column)."""
+    lo, hi = columns
     w = faces.shape[-1]
     return faces[..., round(lo * w):round(hi * w)]
 
@@ -135,8 +136,7 @@ class ImageEncoder(nn.Module):
 
     def features(self, x):
         """(N, C) globally pooled features, before the projection."""
-        if self.columns != (0.0, 1.0):
-            x = middle_columns(x, self.columns)
+        x = middle_columns(x, self.columns)
         if self.image_input == "motion":
             x = window_motion(x)
         return self.stages(self.stem(x)).mean(dim=(2, 3))

@@ -146,8 +146,8 @@ def run(params: Params, manifest_path: str | Path = "data/manifest/manifest.parq
     backends_used = sorted({rec["backend"] for rec in aligned.values()})
     report = {"backend_requested": cfg.backend, "backend_resolved": backend, "backends_used": backends_used,
               "clips_ok": len(aligned), "clips_rejected": len(rejects), "clips_processed": len(todo),
-              "clips_cached": int(len(manifest)) - len(todo), "ground_truth": gt, "max_boundary_error_ms": cfg.max_boundary_error_ms,
-              "gate": gate}
+              "clips_cached": int(len(manifest)) - len(todo), "ground_truth": gt,
+              "max_boundary_error_ms": cfg.max_boundary_error_ms, "gate": gate}
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(json.dumps(report, indent=1))
 

@@ -118,8 +118,10 @@ def run(params: Params, face_dir: Path = FACE_DIR, mel_index: Path = MEL_INDEX, 
     ctx = clip_context(params, face_dir, generator_path, eval_expert_path)
     t0 = time.time()
     with ray_session(params.ray):
-        tasks = [(r, {**ctx, "video_out": str(videos / f"{r['clip_id'].replace('/', '_')}.mp4") if i < cfg.n_videos else None})
-                 for i, r in enumerate(rows)]
+        def video_out(i: int, row: dict) -> str | None:
+            return str(videos / f"{row['clip_id'].replace('/', '_')}.mp4") if i < cfg.n_videos else None
+
+        tasks = [(r, {**ctx, "video_out": video_out(i, r)}) for i, r in enumerate(rows)]
         results = map_tasks(_evaluate_task, tasks, params.ray, "evaluate")
     seconds = time.time() - t0
     failed = [(t[0]["clip_id"], r.error) for t, r in zip(tasks, results) if isinstance(r, TaskFailure)]

@@ -24,7 +24,7 @@ from lipforge.face.detectors import backend_provenance, load_backend
 from lipforge.face.framestore import FrameStore
 from lipforge.face.measure import box_in_crop, landmarks_in_boxes
 from lipforge.mel import SYNC_MEL_STEP, melspectrogram
-from lipforge.metrics import mouth_opening
+from lipforge.metrics import half_abs_errors, mouth_opening
 from lipforge.params import Params
 from lipforge.progress import summary
 from lipforge.stage import stage_main
@@ -62,6 +62,16 @@ def close_lips(gen: torch.nn.Module, frames: np.ndarray, mel: np.ndarray, chunk:
     return np.concatenate(out)
 
 
+def reference_errors_by_split(errors: list[dict]) -> dict:
+    """Per split, the upper- and lower-half errors of its clips (`half_abs_errors`) averaged over their references."""
+    table = pd.DataFrame(errors)
+    out = {}
+    for split, group in table.groupby("split"):
+        weights = group["refs"] / group["refs"].sum()
+        out[split] = {half: round(float((group[half] * weights).sum()), 2) for half in ("upper_half", "lower_half")}
+    return out
+
+
 def run(params: Params, face_dir: Path = FACE_DIR, mel_index: Path = MEL_INDEX, expert_path: Path = EXPERT,
         out_dir: Path | None = None, report_path: Path = Path("reports/silent_refs.json"),
         curve_path: Path = Path("reports/silent_refs_curve.csv"), manifest_path: Path = MANIFEST) -> dict:
@@ -86,11 +96,12 @@ def run(params: Params, face_dir: Path = FACE_DIR, mel_index: Path = MEL_INDEX, 
     manifest = pd.read_parquet(manifest_path).set_index("clip_id") if manifest_path.exists() else None
     backend = load_backend("dlib")
     shutil.rmtree(out_dir / "clips", ignore_errors=True)
-    rows, before, after, gt_before = [], [], [], []
+    rows, before, after, gt_before, errors = [], [], [], [], []
     for row in index.itertuples():
         frames = FrameStore.open(face_dir / row.frames_path).read_all()
         pick = reference_frames(len(frames), cfg.refs_per_clip)
         closed = close_lips(gen, frames[pick], mel)
+        errors.append({"split": row.split, "refs": len(pick), **half_abs_errors(closed, frames[pick])})
         path = out_dir / "clips" / f"{row.clip_id}.npy"
         path.parent.mkdir(parents=True, exist_ok=True)
         np.save(path, closed)
@@ -112,6 +123,9 @@ def run(params: Params, face_dir: Path = FACE_DIR, mel_index: Path = MEL_INDEX, 
         "mouth_opening_original": float(before.mean()), "mouth_opening_silent": float(after.mean()),
         "closed_fraction_original": float((before < 1.0).mean()), "closed_fraction_silent": float((after < 1.0).mean()),
         "gt_mouth_open_px_original": float(np.mean(gt_before)) if gt_before else None,
+        # What else G_S changed: grey levels (0-255) of mean absolute difference from the original frame, in the
+        # half above the mouth (which G_S should copy from its pose input) and in the lower half, per split.
+        "reference_abs_error": reference_errors_by_split(errors),
         "landmarks": backend_provenance("dlib"), "perceptual": perceptual, "model_sha256": sha,
         "train_seconds": round(train_seconds, 1),
     }

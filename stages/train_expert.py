@@ -51,7 +51,8 @@ def run(params: Params, name: str, face_dir: Path = FACE_DIR, mel_index: Path = 
     history = state["history"]
     last = latest_metrics(history)
     sha = save_model(out_dir / "model.pt", "expert", {"arch": spec.arch, "kwargs": config["arch_kwargs"]},
-                     expert_from_checkpoint(config, state).state_dict(), {"name": name, "seed": spec.seed, "steps": state["step"]},
+                     expert_from_checkpoint(config, state).state_dict(),
+                     {"name": name, "seed": spec.seed, "steps": state["step"]},
                      mouth_heads=mouth_heads_from_checkpoint(config, state))
     shutil.rmtree(runs, ignore_errors=True)  # checkpoints only serve resuming an interrupted run
     report = {

@@ -249,7 +249,8 @@ def test_a_checkpoint_restores_every_part_of_a_run(tmp_path):
     update_average(parts.ema, parts.gen)
     who = [{"from_step": 0, "workers": [{"rank": 0, "host": "h", "machine": {"arch": "x86_64"}}]}]
     state = checkpoint_state(parts, 7, [{"step": 7}], 1.5, who)
-    assert (state["step"], state["history"], state["train_seconds"], state["training_attempts"]) == (7, [{"step": 7}], 1.5, who)
+    assert (state["step"], state["history"], state["train_seconds"]) == (7, [{"step": 7}], 1.5)
+    assert state["training_attempts"] == who
 
     fresh = training_parts(dict(config, seed=config["seed"] + 1), torch.device("cpu"))
     restore_parts(fresh, state)

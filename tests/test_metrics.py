@@ -9,6 +9,7 @@ from skimage.metrics import structural_similarity
 from lipforge.metrics import (
     MOUTH,
     correlation,
+    half_abs_errors,
     inter_frame_consistency,
     landmark_distance,
     lse_scores,
@@ -25,7 +26,22 @@ PSNR_MSE_100 = 10 * math.log10(255.0**2 / 100.0)  # = 28.1308036
 PSNR_MSE_25 = 10 * math.log10(255.0**2 / 25.0)  # = 34.1514035
 
 
-# ---------------------------------------------------------------- PSNR / SSIM
+# ---------------------------------------------------------------- PSNR / SSIM / half errors
+
+
+def test_half_abs_errors_split_rows_at_half_the_height():
+    # 2 frames of 5 rows: rows 0-1 are the upper half (5 // 2 = 2), rows 2-4 the lower one, as mask_lower_half.
+    a = np.zeros((2, 5, 4, 3), dtype=np.uint8)
+    b = a.copy()
+    b[:, 0] = 8                  # one upper row of two: mean 4
+    b[0, 4] = 255                # uint8 must not wrap: a - b is -255 in float64
+    b[1, 2:] = 30                # frame 1, every lower row
+    errs = half_abs_errors(a, b)
+    assert errs["upper_half"] == pytest.approx(4.0)
+    assert errs["lower_half"] == pytest.approx((255 * 1 + 30 * 3) / 6)   # (frame 0 + frame 1) over 2 x 3 rows
+    assert half_abs_errors(b, b) == {"upper_half": 0.0, "lower_half": 0.0}
+    with pytest.raises(ValueError, match="shape"):
+        half_abs_errors(a, b[:1])
 
 
 def test_psnr_known_mse():

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from lipforge.hashing import file_sha256
-from models.avsyncnet import MOTION_GAIN, AVSyncNet, middle_columns, window_motion
+from models.avsyncnet import MOTION_GAIN, AVSyncNet, column_band, middle_columns, window_motion
 from models.experts import ExpertWithMouthHeads, MouthReader, build_expert, lower_half
 from models.stabilized import StabilizedDiscriminator, StabilizedGenerator, audio_map
 from models.syncnet import SyncNet
@@ -101,7 +101,7 @@ def test_middle_columns_keep_the_band_of_the_width():
     assert middle_columns(x, (0.0, 1.0)).flatten().tolist() == list(range(8))
     for bad in ((0.5, 0.5), (-0.1, 0.5), (0.2, 1.2)):
         with pytest.raises(ValueError, match="image_columns must satisfy"):
-            middle_columns(x, bad)
+            column_band(bad)
 
 
 def test_an_expert_with_image_columns_does_not_see_outside_its_band():

@@ -66,6 +66,8 @@ def test_repro_runs_every_stage_then_is_a_noop(project):
     for name in ("expert_train", "expert_eval", "silent_refs", "train_generator"):
         assert (project / "reports" / f"{name}.json").exists()
         assert (project / "reports" / f"{name}_curve.csv").read_text().count("\n") >= 2
+    silent_errors = json.loads((project / "reports/silent_refs.json").read_text())["reference_abs_error"]
+    assert "train" in silent_errors and set(silent_errors) <= {"train", "val", "test"}
     again = _dvc(project, "repro")
     assert "Data and pipelines are up to date" in again, again[-2000:]
 

@@ -1,5 +1,5 @@
 """Evaluation metrics: visual quality (PSNR, SSIM), temporal consistency (IFC), lip sync (LSE-D/C, LMD)."""
-from lipforge.metrics.image import psnr, ssim, video_psnr, video_ssim
+from lipforge.metrics.image import half_abs_errors, psnr, ssim, video_psnr, video_ssim
 from lipforge.metrics.landmarks import (
     MOUTH,
     correlation,
@@ -13,6 +13,7 @@ from lipforge.metrics.temporal import inter_frame_consistency
 __all__ = [
     "MOUTH",
     "correlation",
+    "half_abs_errors",
     "inter_frame_consistency",
     "landmark_distance",
     "lse_scores",

@@ -1,4 +1,4 @@
-"""Frame-level visual quality metrics: PSNR and SSIM, per image and averaged over a video.
+"""Frame-level visual quality: PSNR and SSIM (per image and averaged over a video), abs error of each half.
 
 Images are (H, W, 3) (or (H, W)) arrays, uint8 or float, with values in [0, data_range]; videos are (T, H, W, 3).
 Everything is computed in float64, so uint8 inputs never wrap around on subtraction.
@@ -28,6 +28,18 @@ def psnr(a, b, data_range: float = 255.0) -> float:
     if mse == 0.0:
         return float("inf")
     return 10.0 * math.log10(data_range**2 / mse)
+
+
+def half_abs_errors(a, b) -> dict:
+    """Mean absolute difference of the upper and of the lower half of (..., H, W, C) images, rows split at H // 2
+    as the generators' pose mask splits them. An edit of the mouth alone (G_S closing the lips) should leave the
+    upper half near 0 and change the lower half a little: a large difference says the edit lost the face."""
+    a, b = _pair(a, b)
+    if a.ndim < 3:
+        raise ValueError(f"expected (..., H, W, C) images, got shape {a.shape}")
+    h = a.shape[-3] // 2
+    diff = np.abs(a - b)
+    return {"upper_half": float(diff[..., :h, :, :].mean()), "lower_half": float(diff[..., h:, :, :].mean())}
 
 
 def ssim(a, b, data_range: float = 255.0) -> float:

@@ -278,7 +278,8 @@ def checkpoint_state(parts: TrainingParts, step: int, history: list, seconds: fl
     (`runner.training_attempts`)."""
     return {"step": step, "generator": parts.gen.state_dict(), "generator_ema": average_state(parts.ema),
             "discriminator": parts.disc.state_dict(), "opt_g": parts.opt_g.state_dict(),
-            "opt_d": parts.opt_d.state_dict(), "history": history, "train_seconds": seconds, "training_attempts": attempts}
+            "opt_d": parts.opt_d.state_dict(), "history": history, "train_seconds": seconds,
+            "training_attempts": attempts}
 
 
 def restore_parts(parts: TrainingParts, state: dict) -> None:

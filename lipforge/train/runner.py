@@ -101,7 +101,7 @@ def training_attempts(state: dict | None, start: int, workers: list[dict]) -> li
     elif "training_attempts" in state:
         earlier = state["training_attempts"]
     else:
-        earlier = [{"from_step": s, "workers": []} for s in [0, *state.get("resumed_from", [])]] if start > 0 else []
+        earlier = [{"from_step": s, "workers": []} for s in [0, *state.get("resumed_from", [])]]
     return earlier + [{"from_step": start, "workers": workers}]
 
 
