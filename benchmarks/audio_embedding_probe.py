@@ -27,6 +27,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lipforge.metrics import correlation  # noqa: E402
 from lipforge.params import load_params  # noqa: E402
 from lipforge.train.artifacts import load_expert  # noqa: E402
 from lipforge.train.data import WINDOW, Clip, load_clips  # noqa: E402
@@ -45,12 +46,12 @@ def ridge_predict(x: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def per_column_r(pred: np.ndarray, target: np.ndarray) -> list[float]:
-    return [float(np.corrcoef(pred[:, k], target[:, k])[0, 1]) for k in range(target.shape[1])]
+    return [correlation(pred[:, k], target[:, k]) for k in range(target.shape[1])]
 
 
 def per_clip_r(pred: np.ndarray, target: np.ndarray, clip_ids: np.ndarray) -> dict[str, float]:
     """Pearson r of pred against target over the rows of each clip, by clip id."""
-    return {str(c): float(np.corrcoef(pred[clip_ids == c], target[clip_ids == c])[0, 1]) for c in np.unique(clip_ids)}
+    return {str(c): correlation(pred[clip_ids == c], target[clip_ids == c]) for c in np.unique(clip_ids)}
 
 
 @torch.no_grad()
