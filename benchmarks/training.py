@@ -71,7 +71,8 @@ def params_with(overrides: list[str], path: Path | str = DEFAULT_PARAMS):
 
 
 def bench_expert(params, name: str, clips, steps: int, device) -> float:
-    """The train_expert loop's own step (window augmentation, mouth-shape loss and weight average as in params)."""
+    """The train_expert loop's own step (window augmentation, mouth-shape and multi-way losses and weight average
+    as in params)."""
     cfg, spec = params.train_expert, params.train_expert.experts[name]
     config = {"arch": spec.arch, "arch_kwargs": arch_kwargs(params, spec.arch),
               "mouth_shape_weight": cfg.mouth_shape_weight}
@@ -82,10 +83,12 @@ def bench_expert(params, name: str, clips, steps: int, device) -> float:
     shape_targets = mouth_shape_targets(clips) if cfg.mouth_shape_weight > 0 else None
     rng = np.random.default_rng(0)
     bs = cfg.batch_size
+    multiway = cfg.multiway_candidates if cfg.multiway_weight > 0 else 0
 
     def step():
-        batch = expert_batch(clips, rng, bs, Negatives(), mouth_shapes=shape_targets)
-        train_step(net, opt, batch, device, augment, rng, cfg.mouth_shape_weight)
+        batch = expert_batch(clips, rng, bs, Negatives(), mouth_shapes=shape_targets, multiway=multiway)
+        train_step(net, opt, batch, device, augment, rng, cfg.mouth_shape_weight, cfg.multiway_weight,
+                   cfg.multiway_temperature)
         update_average(average, net)
 
     return bs / timed_steps(step, steps, device)

@@ -40,6 +40,17 @@ def sync_bce_loss(sim: torch.Tensor, label: torch.Tensor, eps: float = 1e-7) -> 
     return -(y * torch.log(s) + (1.0 - y) * torch.log(1.0 - s)).mean()
 
 
+def multiway_sync_loss(in_sync: torch.Tensor, off_sync: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Multi-way matching (Chung et al., "Perfect Match", 2019): each window's video must pick its own audio
+    out of 1 + K candidates, by cross entropy over their cosine similarities / temperature.
+
+        L = mean_p [ log(exp(s_p / T) + sum_k exp(o_pk / T)) - s_p / T ]
+
+    in_sync: (P,) similarity to the window's own audio; off_sync: (P, K) to K off-sync audio windows."""
+    logits = torch.cat([in_sync[:, None], off_sync], dim=1) / temperature
+    return (torch.logsumexp(logits, dim=1) - logits[:, 0]).mean()
+
+
 def mouth_shape_loss(face_pred: torch.Tensor, audio_pred: torch.Tensor, face_target: torch.Tensor,
                      audio_target: torch.Tensor) -> torch.Tensor:
     """The experts' auxiliary loss (lipforge's, not a paper's; train_expert.mouth_shape_weight): each encoder

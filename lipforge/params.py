@@ -262,6 +262,12 @@ class TrainExpertParams(Section):
     # Weight of the auxiliary mouth-shape loss (lipforge.losses.mouth_shape_loss): both encoders also predict
     # landmark-derived lip descriptors of their frames. Paper: 0 (BCE alone); 0 here turns it off.
     mouth_shape_weight: float = Field(default=1.0, ge=0)
+    # Weight of multi-way matching (lipforge.losses.multiway_sync_loss; Chung et al. 2019, "Perfect Match"): each
+    # in-sync window's video also has to pick its own audio out of `multiway_candidates` off-sync windows of the
+    # same clip, by cross entropy over the cosine similarities / `multiway_temperature`. Paper: 0 (BCE alone).
+    multiway_weight: float = Field(default=0.0, ge=0)
+    multiway_candidates: int = Field(default=8, ge=1)
+    multiway_temperature: float = Field(default=0.1, gt=0)
     # The delivered expert (and the held-out scores) is the exponential moving average of its weights with this
     # decay (lipforge.train.weight_average); null: the last step's weights (Wav2Lip).
     ema_decay: float | None = Field(default=0.995, gt=0, lt=1)

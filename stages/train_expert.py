@@ -40,7 +40,8 @@ def run(params: Params, name: str, face_dir: Path = FACE_DIR, mel_index: Path = 
               "face_dir": str(face_dir.resolve()), "mel_index": str(mel_index.resolve()),
               **cfg.model_dump(include={"steps", "batch_size", "lr", "lr_schedule", "negative_other_clip_fraction",
                                         "min_negative_shift", "negative_silence_level", "eval_every",
-                                        "eval_windows", "augment", "mouth_shape_weight", "ema_decay"}),
+                                        "eval_windows", "augment", "mouth_shape_weight", "ema_decay",
+                                        "multiway_weight", "multiway_candidates", "multiway_temperature"}),
               **({"steps": spec.steps} if spec.steps is not None else {}),
               "log_every": params.trainer.log_every, "checkpoint_every": params.trainer.checkpoint_every}
     out_dir = Path(cfg.out_dir) / name

@@ -12,6 +12,7 @@ from lipforge.losses import (
     mouth_region_l1_loss,
     mouth_shape_loss,
     mouth_shape_match_loss,
+    multiway_sync_loss,
     perceptual_loss,
     pixel_l1_loss,
     stabilized_sync_loss,
@@ -67,6 +68,24 @@ def test_sync_bce_clamps_at_the_edges():
 def test_sync_bce_accepts_int_labels():
     # label as an integer tensor: sim 0.5 -> -log(0.5) = log 2 either way
     assert sync_bce_loss(t(0.5, 0.5), torch.tensor([1, 0])).item() == pytest.approx(math.log(2), rel=1e-6)
+
+
+# ---------------------------------------------------------------- multi-way matching (experts)
+
+
+def test_multiway_hand_value():
+    # T = 0.5. Window 1: logits (0.9, 0.1, 0.5) / 0.5 = (1.8, 0.2, 1.0)
+    #   -> log(e^1.8 + e^0.2 + e^1.0) - 1.8 = log(6.0496475 + 1.2214028 + 2.7182818) - 1.8 = 0.5015177
+    # Window 2: three equal similarities -> log 3 = 1.0986123 (chance among three). Mean: 0.8000650
+    loss = multiway_sync_loss(t(0.9, 0.2), torch.tensor([[0.1, 0.5], [0.2, 0.2]]), temperature=0.5)
+    assert loss.item() == pytest.approx(0.8000650, rel=1e-6)
+
+
+def test_multiway_falls_as_the_own_audio_stands_out():
+    off_sync = torch.tensor([[0.3, 0.3, 0.3]])
+    losses = [multiway_sync_loss(t(s), off_sync, temperature=0.1).item() for s in (0.3, 0.5, 0.9)]
+    assert losses[0] == pytest.approx(math.log(4), rel=1e-6)  # no better than any candidate: chance among 4
+    assert losses[0] > losses[1] > losses[2] > 0
 
 
 # ---------------------------------------------------------------- stabilized sync loss, eq. 3

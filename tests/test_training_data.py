@@ -5,7 +5,7 @@ from lipforge.evaluation import paste_back, reference_schedule, window_starts
 from lipforge.face.framestore import FrameStore, write_frames
 from lipforge.mel import mel_start_index
 from lipforge.train.data import (Clip, Negatives, SilentRefs, count_windows, expert_batch, generator_batch, is_silent,
-                                  mask_lower_half)
+                                 mask_lower_half, same_clip_off_sync_starts)
 
 
 def test_count_windows_stops_where_the_last_frames_mel_runs_out():
@@ -55,6 +55,34 @@ def test_expert_batch_carries_the_mouth_shapes_of_the_shown_and_the_heard_frames
         heard = [t for t in range(36) if mel_start_index(t) == mel_start]  # the audio's own window start
         np.testing.assert_allclose(audio[:, 0], np.arange(heard[0], heard[0] + 5) + clip_offset)
     assert "video_mouth" not in expert_batch(clips, np.random.default_rng(1), 4, Negatives(0.5, 5))
+
+
+def test_multiway_candidates_are_off_sync_audio_of_the_in_sync_windows_own_clip(tmp_path):
+    clips = [_clip(tmp_path, "a", 40, 0), _clip(tmp_path, "b", 40, 100)]
+    plain = expert_batch(clips, np.random.default_rng(3), 16, Negatives(0.5, 5))
+    batch = expert_batch(clips, np.random.default_rng(3), 16, Negatives(0.5, 5), multiway=6,
+                         multiway_rng=np.random.default_rng(4))
+    assert "candidate_mels" not in plain
+    assert batch["candidate_mels"].shape == (8, 6, 1, 80, 16)  # one row per in-sync pair
+    for key in ("frames", "mels", "label"):  # the candidates' own stream leaves the pairs as they were
+        np.testing.assert_array_equal(batch[key], plain[key])
+    for frames, candidates in zip(batch["frames"][batch["label"] == 1], batch["candidate_mels"]):
+        start_value = round(float(frames[0, 0, 0, 0]) * 255)
+        clip_offset = 100 if start_value >= 100 else 0
+        t = start_value - clip_offset
+        for mel in candidates:
+            mel_clip_offset, mel_start = divmod(int(mel[0, 0, 0]), 1000)
+            assert mel_clip_offset == clip_offset  # always the window's own clip
+            assert abs(mel_start - mel_start_index(t)) >= mel_start_index(5)
+
+
+def test_same_clip_off_sync_starts_keep_the_shift_and_the_silence_rule(tmp_path):
+    clip = _clip(tmp_path, "a", 40, 0)
+    assert same_clip_off_sync_starts(clip, 10, Negatives(0.0, 5)).tolist() == (
+        list(range(0, 6)) + list(range(15, clip.n_windows)))
+    silent = _clip(tmp_path, "b", 40, 0)
+    silent.mel[:] = -4.0  # every window silent: a silent window has no usable partner
+    assert len(same_clip_off_sync_starts(silent, 10, Negatives(0.0, 5, silence_level=-3.5))) == 0
 
 
 def test_a_silent_window_never_gets_silent_audio_as_its_negative(tmp_path):

@@ -125,6 +125,14 @@ def is_silent(mel_window: np.ndarray, silence_level: float | None) -> bool:
     return bool(silent_windows(mel_window.mean(), silence_level))
 
 
+def same_clip_off_sync_starts(clip: Clip, t: int, neg: Negatives) -> np.ndarray:
+    """The window starts of `clip` that may be the off-sync audio of its window t: at least `min_shift` frames
+    away, and not silence when window t is silent."""
+    silent_here = silent_windows(clip.window_levels, neg.silence_level)
+    far = np.abs(np.arange(clip.n_windows) - t) >= neg.min_shift
+    return np.flatnonzero(far & ~(silent_here[t] & silent_here))
+
+
 def _negative_start(clips: list[Clip], ci: int, t: int, rng: np.random.Generator, neg: Negatives) -> tuple[int, int]:
     """An off-sync audio position: another clip, or the same clip at least `min_shift` frames away."""
     clip = clips[ci]
@@ -134,8 +142,7 @@ def _negative_start(clips: list[Clip], ci: int, t: int, rng: np.random.Generator
     def usable(c: Clip, s: int) -> bool:
         return not (silent and silent_windows(c.window_levels[s], neg.silence_level))
 
-    far = np.abs(np.arange(clip.n_windows) - t) >= neg.min_shift
-    same = np.flatnonzero(far & ~(silent & silent_here))
+    same = same_clip_off_sync_starts(clip, t, neg)
     if len(clips) > 1 and (not len(same) or rng.random() < neg.other_clip_fraction):
         for _ in range(100):  # a non-silent partner exists in any real corpus; don't loop forever on one that has none
             cj = int(rng.integers(len(clips) - 1))
@@ -158,11 +165,15 @@ def random_window(clips: list[Clip], rng: np.random.Generator) -> tuple[int, int
 
 
 def expert_batch(clips: list[Clip], rng: np.random.Generator, batch_size: int, neg: Negatives,
-                 mouth_shapes: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+                 mouth_shapes: dict[str, np.ndarray] | None = None, multiway: int = 0,
+                 multiway_rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
     """Half in-sync, half off-sync (frames, mel) pairs: frames (B, 5, 3, H, W), mels (B, 1, 80, 16), label (B,).
     With `mouth_shapes` (clip id -> (T, k) per-frame descriptors), also the descriptors (B, 5, k) of the shown
-    frames (`video_mouth`) and of the frames the audio belongs to (`audio_mouth`)."""
-    frames, mels, labels, video_mouth, audio_mouth = [], [], [], [], []
+    frames (`video_mouth`) and of the frames the audio belongs to (`audio_mouth`). With `multiway` = K > 0, also
+    `candidate_mels` (P, K, 1, 80, 16): for each of the P in-sync pairs, K off-sync audio windows of its own clip
+    (`same_clip_off_sync_starts`, with replacement when the clip has fewer), drawn from `multiway_rng` (default:
+    `rng`)."""
+    frames, mels, labels, video_mouth, audio_mouth, candidates = [], [], [], [], [], []
     for b in range(batch_size):
         ci, t = random_window(clips, rng)
         positive = b % 2 == 0
@@ -170,11 +181,20 @@ def expert_batch(clips: list[Clip], rng: np.random.Generator, batch_size: int, n
         frames.append(clips[ci].window_frames(t))
         mels.append(clips[cj].sync_mel(s))
         labels.append(1.0 if positive else 0.0)
+        if multiway and positive:
+            starts = same_clip_off_sync_starts(clips[ci], t, neg)
+            if not len(starts):
+                raise StageError(f"clip {clips[ci].clip_id} is too short for an off-sync window "
+                                 f"{neg.min_shift} frames away")
+            picks = (multiway_rng or rng).choice(starts, size=multiway, replace=len(starts) < multiway)
+            candidates.append(np.stack([clips[ci].sync_mel(int(s)) for s in picks]))
         if mouth_shapes is not None:
             video_mouth.append(mouth_shapes[clips[ci].clip_id][t:t + WINDOW])
             audio_mouth.append(mouth_shapes[clips[cj].clip_id][s:s + WINDOW])
     batch = {"frames": to_float(np.stack(frames)), "mels": np.stack(mels)[:, None].astype(np.float32),
              "label": np.asarray(labels, dtype=np.float32)}
+    if candidates:
+        batch["candidate_mels"] = np.stack(candidates)[:, :, None].astype(np.float32)
     if mouth_shapes is not None:
         batch.update(video_mouth=np.stack(video_mouth), audio_mouth=np.stack(audio_mouth))
     return batch

@@ -1,6 +1,7 @@
 """Lip-sync expert training (one Ray Train worker's loop): Wav2Lip's recipe, BCE on the cosine similarity
-of lower-half-face and mel embeddings, half the pairs in sync and half shifted; plus lipforge's two additions
-for corpora with few faces (both params): per-window augmentation and the auxiliary mouth-shape loss."""
+of lower-half-face and mel embeddings, half the pairs in sync and half shifted; plus lipforge's three additions
+for corpora with few faces (all params): per-window augmentation, the auxiliary mouth-shape loss and
+multi-way matching of each in-sync window against off-sync audio of its own clip."""
 from __future__ import annotations
 
 import time
@@ -8,7 +9,7 @@ import time
 import numpy as np
 import torch
 
-from lipforge.losses import cosine_similarity, mouth_shape_loss, sync_bce_loss
+from lipforge.losses import cosine_similarity, mouth_shape_loss, multiway_sync_loss, sync_bce_loss
 from lipforge.metrics.ranking import roc_auc
 from lipforge.train import runner
 from lipforge.train.augment import WindowAugment, augment_windows
@@ -57,26 +58,39 @@ def mouth_shape_targets(clips: list) -> dict[str, np.ndarray]:
 
 
 def train_step(net: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: dict, device: torch.device,
-               augment: WindowAugment, aug_rng: np.random.Generator, shape_weight: float) -> tuple[float, float, float]:
+               augment: WindowAugment, aug_rng: np.random.Generator, shape_weight: float,
+               multiway_weight: float = 0.0, multiway_temperature: float = 0.1) -> tuple[float, float, float, float]:
     """One optimizer step on a batch: sync BCE on the (augmented) windows, plus `shape_weight` x the mouth-shape
-    loss when the batch carries mouth-shape targets (`video_mouth`, `audio_mouth`; `net` then has the heads).
-    -> (sync BCE, accuracy, shape loss)."""
+    loss when the batch carries mouth-shape targets (`video_mouth`, `audio_mouth`; `net` then has the heads),
+    plus `multiway_weight` x the multi-way matching loss when it carries `candidate_mels` (off-sync audio for
+    each in-sync window). -> (sync BCE, accuracy, shape loss, multi-way loss)."""
     faces, mels, label = expert_inputs(batch, device)
     faces = augment_windows(faces, aug_rng, augment)
+    n = len(label)
+    if "candidate_mels" in batch:  # the candidates go through the audio encoder in the same pass as the pairs
+        candidates = torch.from_numpy(batch["candidate_mels"]).to(device)
+        mels = torch.cat([mels, candidates.flatten(0, 1)])
     if "video_mouth" in batch:
         audio, video, audio_shape, face_shape = net(faces, mels)
-        shape_loss = mouth_shape_loss(face_shape, audio_shape, torch.from_numpy(batch["video_mouth"]).to(device),
+        shape_loss = mouth_shape_loss(face_shape, audio_shape[:n], torch.from_numpy(batch["video_mouth"]).to(device),
                                       torch.from_numpy(batch["audio_mouth"]).to(device))
     else:
         audio, video = net(faces, mels)
         shape_loss = torch.zeros((), device=device)
-    sim = cosine_similarity(audio, video)
+    sim = cosine_similarity(audio[:n], video)
     sync_loss = sync_bce_loss(sim, label)
-    loss = sync_loss + shape_weight * shape_loss
+    multiway_loss = torch.zeros((), device=device)
+    if "candidate_mels" in batch:
+        in_sync = label > 0.5
+        k = candidates.shape[1]
+        off_sync = cosine_similarity(video[in_sync].repeat_interleave(k, 0), audio[n:]).view(-1, k)
+        multiway_loss = multiway_sync_loss(sim[in_sync], off_sync, multiway_temperature)
+    loss = sync_loss + shape_weight * shape_loss + multiway_weight * multiway_loss
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    return sync_loss.item(), ((sim > 0.5).float() == label).float().mean().item(), shape_loss.item()
+    return (sync_loss.item(), ((sim > 0.5).float() == label).float().mean().item(), shape_loss.item(),
+            multiway_loss.item())
 
 
 def trained_expert(net: torch.nn.Module) -> torch.nn.Module:
@@ -133,15 +147,18 @@ def train_expert_loop(config: dict) -> None:
             continue
         heldout[split] = fixed_expert_set(clips, config["eval_windows"], config["seed"] + 1, negatives)
     augment = WindowAugment(**config["augment"])
+    multiway = config["multiway_candidates"] if config["multiway_weight"] > 0 else 0
     per_worker = max(2, config["batch_size"] // world)
     running = []
     for step in range(start, config["steps"]):
         t0 = time.perf_counter()
         rng = np.random.default_rng([config["seed"], rank, step])
-        batch = expert_batch(train, rng, per_worker, negatives, mouth_shapes=shape_targets)
+        # The candidates draw from their own stream, so switching them on leaves every other draw as it was.
+        batch = expert_batch(train, rng, per_worker, negatives, mouth_shapes=shape_targets, multiway=multiway,
+                             multiway_rng=np.random.default_rng([config["seed"], rank, step, 2]))
         set_lr([optimizer], expert_lr(config["lr"], config["lr_schedule"], step, config["steps"]))
         losses = train_step(net, optimizer, batch, device, augment, np.random.default_rng([config["seed"], rank, step, 1]),
-                            shape_weight)
+                            shape_weight, config["multiway_weight"], config["multiway_temperature"])
         update_average(ema, runner.unwrap(net))
         seconds += time.perf_counter() - t0
         running.append(losses)
@@ -152,6 +169,7 @@ def train_expert_loop(config: dict) -> None:
             row = {"step": done, "train_loss": float(np.mean([r[0] for r in running])),  # the sync BCE
                    "train_accuracy": float(np.mean([r[1] for r in running])),
                    "train_mouth_shape_loss": float(np.mean([r[2] for r in running])),
+                   "train_multiway_loss": float(np.mean([r[3] for r in running])),
                    "samples_per_s": done * config["batch_size"] / max(seconds, 1e-9)}
             running = []
         if done % config["eval_every"] == 0 or done == config["steps"]:
