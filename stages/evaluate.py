@@ -94,6 +94,11 @@ def write_mouth_csv(path: Path, clip_ids: list[str], per_frame: list[dict], meth
                             round(float(pf[method]["mouth_opening"][t]), 3)])
 
 
+def video_path(videos: Path, clip_id: str) -> str:
+    """Where the generated .mp4 of a clip goes: one flat folder, the clip id's '/' as '_'."""
+    return str(videos / f"{clip_id.replace('/', '_')}.mp4")
+
+
 def clip_context(params: Params, face_dir: Path = FACE_DIR, generator_path: Path = GENERATOR,
                  eval_expert_path: Path = EVAL_EXPERT) -> dict:
     """What `evaluate_clip` needs besides the clip's row (no video written; the stage sets `video_out`)."""
@@ -117,11 +122,9 @@ def run(params: Params, face_dir: Path = FACE_DIR, mel_index: Path = MEL_INDEX, 
     shutil.rmtree(videos, ignore_errors=True)
     ctx = clip_context(params, face_dir, generator_path, eval_expert_path)
     t0 = time.time()
+    tasks = [(r, {**ctx, "video_out": video_path(videos, r["clip_id"]) if i < cfg.n_videos else None})
+             for i, r in enumerate(rows)]
     with ray_session(params.ray):
-        def video_out(i: int, row: dict) -> str | None:
-            return str(videos / f"{row['clip_id'].replace('/', '_')}.mp4") if i < cfg.n_videos else None
-
-        tasks = [(r, {**ctx, "video_out": video_out(i, r)}) for i, r in enumerate(rows)]
         results = map_tasks(_evaluate_task, tasks, params.ray, "evaluate")
     seconds = time.time() - t0
     failed = [(t[0]["clip_id"], r.error) for t, r in zip(tasks, results) if isinstance(r, TaskFailure)]

@@ -1,9 +1,11 @@
 """Window sampling for the experts and generators, and the evaluation's window/reference bookkeeping."""
 import numpy as np
+import pytest
 
 from lipforge.evaluation import paste_back, reference_schedule, window_starts
 from lipforge.face.framestore import FrameStore, write_frames
 from lipforge.mel import mel_start_index
+from lipforge.stage import StageError
 from lipforge.train.data import (Clip, Negatives, SilentRefs, count_windows, expert_batch, generator_batch, is_silent,
                                  mask_lower_half, same_clip_off_sync_starts)
 
@@ -83,6 +85,16 @@ def test_same_clip_off_sync_starts_keep_the_shift_and_the_silence_rule(tmp_path)
     silent = _clip(tmp_path, "b", 40, 0)
     silent.mel[:] = -4.0  # every window silent: a silent window has no usable partner
     assert len(same_clip_off_sync_starts(silent, 10, Negatives(0.0, 5, silence_level=-3.5))) == 0
+
+
+def test_a_clip_too_short_for_off_sync_audio_says_which_params_to_change(tmp_path):
+    short = _clip(tmp_path, "a", 8, 0)  # 4 windows: none is 5 frames from another
+    with pytest.raises(StageError, match="clip a has no window at least 5 frames .*min_negative_shift"):
+        expert_batch([short], np.random.default_rng(0), 2, Negatives(0.0, 5))  # the only clip: its own negative
+    other = _clip(tmp_path, "b", 40, 100)
+    assert expert_batch([short, other], np.random.default_rng(0), 8, Negatives(0.0, 5))["label"].shape == (8,)
+    with pytest.raises(StageError, match="clip [ab] has no window at least 30 frames"):  # candidates: own clip only
+        expert_batch([short, other], np.random.default_rng(0), 8, Negatives(0.0, 30), multiway=2)
 
 
 def test_a_silent_window_never_gets_silent_audio_as_its_negative(tmp_path):

@@ -133,11 +133,18 @@ def same_clip_off_sync_starts(clip: Clip, t: int, neg: Negatives) -> np.ndarray:
     return np.flatnonzero(far & ~(silent_here[t] & silent_here))
 
 
+def _no_off_sync_window(clip: Clip, t: int, neg: Negatives) -> StageError:
+    # Reached only when the clip alone must supply the off-sync audio (a one-clip corpus, or multi-way candidates).
+    return StageError(f"clip {clip.clip_id} has no window at least {neg.min_shift} frames from window {t} that can be "
+                      f"its off-sync audio ({clip.n_windows} windows; a silent window needs a non-silent partner): "
+                      f"use longer clips, or lower train_expert.min_negative_shift or "
+                      f"train_expert.negative_silence_level")
+
+
 def _negative_start(clips: list[Clip], ci: int, t: int, rng: np.random.Generator, neg: Negatives) -> tuple[int, int]:
     """An off-sync audio position: another clip, or the same clip at least `min_shift` frames away."""
     clip = clips[ci]
-    silent_here = silent_windows(clip.window_levels, neg.silence_level)
-    silent = bool(silent_here[t])
+    silent = bool(silent_windows(clip.window_levels[t], neg.silence_level))
 
     def usable(c: Clip, s: int) -> bool:
         return not (silent and silent_windows(c.window_levels[s], neg.silence_level))
@@ -151,10 +158,9 @@ def _negative_start(clips: list[Clip], ci: int, t: int, rng: np.random.Generator
             if usable(clips[cj], s):
                 return cj, s
         raise StageError(f"no off-sync partner with speech for a silent window of clip {clip.clip_id}: is the corpus "
-                         f"silent? (train_expert.silence_level = {neg.silence_level})")
+                         f"silent? (train_expert.negative_silence_level = {neg.silence_level})")
     if not len(same):
-        raise StageError(f"clip {clip.clip_id} is the only clip and too short for an off-sync window "
-                         f"{neg.min_shift} frames away")
+        raise _no_off_sync_window(clip, t, neg)
     return ci, int(rng.choice(same))
 
 
@@ -184,8 +190,7 @@ def expert_batch(clips: list[Clip], rng: np.random.Generator, batch_size: int, n
         if multiway and positive:
             starts = same_clip_off_sync_starts(clips[ci], t, neg)
             if not len(starts):
-                raise StageError(f"clip {clips[ci].clip_id} is too short for an off-sync window "
-                                 f"{neg.min_shift} frames away")
+                raise _no_off_sync_window(clips[ci], t, neg)
             picks = (multiway_rng or rng).choice(starts, size=multiway, replace=len(starts) < multiway)
             candidates.append(np.stack([clips[ci].sync_mel(int(s)) for s in picks]))
         if mouth_shapes is not None:
