@@ -405,7 +405,7 @@ class SilentRefsParams(GeneratorSection):
 class TrainGeneratorParams(GeneratorSection):
     out_dir: str = "data/generator"
     method: Literal["wav2lip", "stabilized"] = "stabilized"
-    optim: OptimParams = OptimParams(steps=1100)
+    optim: OptimParams = OptimParams(steps=1100, batch_size=8)
     pixel_only_steps: int = Field(default=350, ge=0)
     # Each term is a switch for ablations (`dvc exp run -S train_generator.losses.triplet=false`).
     # wav2lip uses pixel, sync and gan only.
