@@ -6,7 +6,7 @@
 Prints samples/s of one training step (forward, backward, optimizer) of the train expert, the eval expert,
 G_S and both generator methods, and of the generators' pixel-only phase (`pixel_only_steps`; batch sizes from
 params; a sample is one 5-frame window), measured in this
-process without Ray (so Ray start-up is excluded), and evaluation clips/s of `lipforge.evaluation` on the
+process without Ray (so Ray start-up is excluded; glibc keeps freed memory as in the stages' workers), and evaluation clips/s of `lipforge.evaluation` on the
 test split (one process, one thread per clip as in the evaluate stage's Ray tasks; CPU only, as in the stage).
 `--set KEY=VALUE` overrides a params.yaml entry for this run only (VALUE read as YAML), e.g. the paper's widths.
 """
@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import yaml
 
+from lipforge.cpu_allocator import keep_freed_memory
 from lipforge.params import DEFAULT_PARAMS, parse_params
 from lipforge.train import generator_loop as G
 from lipforge.train.data import Negatives, SilentRefs, expert_batch, generator_batch, load_clips
@@ -143,7 +144,9 @@ def main() -> None:
         torch.set_num_threads(int(params.trainer.cpus_per_worker))
     clips = load_clips(FACE_DIR, MEL_INDEX, ("train",))
     out = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-           "torch_threads": torch.get_num_threads(), "steps": args.steps, "overrides": args.set}
+           "torch_threads": torch.get_num_threads(), "steps": args.steps, "overrides": args.set,
+           # as in the stages' training workers (lipforge.cpu_allocator; LIPFORGE_KEEP_FREED_MEMORY=0 to compare)
+           "keep_freed_memory": keep_freed_memory()}
     for name in params.train_expert.experts:
         spec = params.train_expert.experts[name]
         out[f"expert_{name}_{spec.arch}_samples_per_s"] = round(bench_expert(params, name, clips, args.steps, device), 1)

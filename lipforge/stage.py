@@ -11,6 +11,7 @@ from typing import Callable
 
 import pandas as pd
 
+from lipforge.cpu_allocator import keep_freed_memory
 from lipforge.dvclock import locked_outputs
 from lipforge.gitinfo import commit_and_dirty
 from lipforge.parallel import clusters_used, forget_clusters
@@ -38,6 +39,8 @@ def stage_main(run: Callable[[Params], dict], params_path: str = "params.yaml", 
     # a process may run several stages (tests, a flow): this record names only this stage's clusters and workers
     forget_clusters()
     forget_training_workers()
+    # speed only: this process's tensors (G_S's reference generation, evaluation) reuse freed memory
+    keep_freed_memory()
     try:
         params = load_params(params_path)
         run(params)

@@ -170,7 +170,8 @@ def test_ray_session_records_the_cluster_it_used(ray_local):
     assert used[-1]["nodes"] == 1 and used[-1]["cpus"] == 2.0 and used[-1]["gpus"] == 0.0
 
 
-def test_ray_session_workers_run_in_the_project_dir_and_silence_the_placement_group_cleaner(tmp_path):
+def test_ray_session_workers_run_in_the_project_dir_keep_freed_memory_and_silence_the_placement_group_cleaner(
+        tmp_path):
     # A fresh process in another directory, because the test session's shared Ray was not started by ray_session.
     code = """
 import logging, os, ray
@@ -178,7 +179,11 @@ from lipforge.parallel import ray_session
 from lipforge.params import RayParams
 with ray_session(RayParams(num_cpus=1)):
     name = 'ray.train.v2._internal.execution.controller.placement_group_cleaner'
-    print(ray.get(ray.remote(lambda: f"{logging.getLogger(name).level} {os.getcwd()}").remote()))
+    def probe():
+        from lipforge.cpu_allocator import keep_freed_memory
+        arena_max = os.environ.get('MALLOC_ARENA_MAX')
+        return f"{logging.getLogger(name).level} {arena_max} {keep_freed_memory()} {os.getcwd()}"
+    print(ray.get(ray.remote(probe).remote()))
 """
     project = tmp_path / "project"
     project.mkdir()
@@ -186,5 +191,7 @@ with ray_session(RayParams(num_cpus=1)):
     out = subprocess.run([sys.executable, "-c", code], cwd=project, env=env, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    level, cwd = out.stdout.strip().splitlines()[-1].split(" ", 1)
+    level, arena_max, allocator, cwd = out.stdout.strip().splitlines()[-1].split(" ", 3)
     assert level == str(logging.ERROR) and Path(cwd).resolve() == project.resolve()
+    # set in the worker's environment before it started (glibc reads it before any thread takes an arena)
+    assert arena_max == "1" and allocator == "on"
