@@ -6,7 +6,8 @@
 Prints samples/s of one training step (forward, backward, optimizer) of the train expert, the eval expert,
 G_S and both generator methods, and of the generators' pixel-only phase (`pixel_only_steps`; batch sizes from
 params; a sample is one 5-frame window), measured in this
-process without Ray (so Ray start-up is excluded; glibc keeps freed memory as in the stages' workers), and evaluation clips/s of `lipforge.evaluation` on the
+process without Ray (so Ray start-up is excluded; glibc keeps freed memory as in the stages' workers), and
+evaluation clips/s of `lipforge.evaluation` on the
 test split (one process, one thread per clip as in the evaluate stage's Ray tasks; CPU only, as in the stage).
 `--set KEY=VALUE` overrides a params.yaml entry for this run only (VALUE read as YAML), e.g. the paper's widths.
 """

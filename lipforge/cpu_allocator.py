@@ -5,8 +5,8 @@ features). glibc serves every allocation above its mmap threshold (32 MB at most
 on free, and a thread other than the main one (Ray Train runs the training loop in one) allocates from its own
 arena of mmapped heaps, which it also hands back; so every step page-faults and zeroes each large tensor again.
 On the 2-core sample-corpus machine that was about a quarter of a G_L step's time
-(`python benchmarks/allocator.py`). With
-mmap off, one arena for every thread and the heap's top trimmed only past 2 GiB, freed blocks are reused. Nothing
+(`python benchmarks/allocator.py`). With mmap off, one arena for every thread and the heap's top trimmed only past
+2 GiB, freed blocks are reused. Nothing
 else changes: the same kernels run on the same values (the benchmark checks that the trained weights are identical
 byte for byte). The cost: a process keeps its peak heap until it exits, and its threads share one arena's lock.
 A thread keeps the arena it first used, so a process whose threads have started (a Ray worker, whose training loop

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from lipforge.cpu_allocator import worker_env
+from lipforge.cpu_allocator import keep_freed_memory, worker_env
 from lipforge.params import RayParams
 from lipforge.progress import progress_bar
 
@@ -42,8 +42,6 @@ def setup_ray_worker() -> None:
       `ray_session` gives the workers already set it up at process start, before any thread took an arena; this
       records the status where a worker was started without it."""
     import logging
-
-    from lipforge.cpu_allocator import keep_freed_memory
 
     keep_freed_memory()
     project = os.environ.get(PROJECT_DIR_ENV)
