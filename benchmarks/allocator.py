@@ -18,7 +18,6 @@ import resource
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -27,42 +26,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def run_steps(method: str, steps: int, overrides: list[str]) -> dict:
     """In this process: `steps` generator steps from the stage's own config and parts; seconds per step after two
     warm-up steps, peak RSS and the weights' hash."""
-    import numpy as np
     import torch
 
-    from benchmarks.training import EXPERT, FACE_DIR, MEL_INDEX, params_with
+    from benchmarks.training import FACE_DIR, MEL_INDEX, generator_step, params_with, timed_steps
     from lipforge.cpu_allocator import keep_freed_memory
-    from lipforge.train import generator_loop as G
-    from lipforge.train.augment import WindowAugment
-    from lipforge.train.data import SilentRefs, generator_batch, load_clips
-    from lipforge.train.generator_config import generator_config
+    from lipforge.train.data import load_clips
 
     status = keep_freed_memory()
     params = params_with(overrides)
     torch.set_num_threads(int(params.trainer.cpus_per_worker))
     section = params.train_generator
-    config = generator_config(params, section, method, EXPERT, FACE_DIR, MEL_INDEX, seed_offset=0)
-    cfg = {**config, "pixel_only_steps": 0}  # every switched-on term from the first step
-    parts = G.training_parts(config, torch.device("cpu"))
     clips = load_clips(FACE_DIR, MEL_INDEX, ("train",))
-    # each clip's first window stands in for G_S's references (as in benchmarks/training.py)
-    refs = ({c.clip_id: SilentRefs(c.frames.read_window(0, 5), np.arange(5)) for c in clips}
-            if method == "stabilized" else None)
-    rng = np.random.default_rng(0)
-    augment = WindowAugment(**config["augment"])
-
-    def step():
-        windows = generator_batch(clips, rng, section.optim.batch_size, refs, G.audio_offset(config["build"]))
-        batch = G.to_device(windows, torch.device("cpu"), augment, rng)
-        G.generator_step(cfg, 0, batch, parts.gen, parts.disc, parts.opt_g, parts.opt_d, parts.expert, parts.vgg,
-                         parts.mouth_reader)
-
-    for _ in range(2):
-        step()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    seconds = (time.perf_counter() - t0) / steps
+    step, parts = generator_step(params, method, section, clips, torch.device("cpu"))
+    seconds = timed_steps(step, steps, torch.device("cpu"))
     digest = hashlib.sha256()
     for tensor in parts.gen.state_dict().values():
         digest.update(tensor.detach().contiguous().numpy().tobytes())

@@ -96,27 +96,36 @@ def bench_expert(params, name: str, clips, steps: int, device) -> float:
     return bs / timed_steps(step, steps, device)
 
 
-def bench_generator(params, method: str, section, clips, steps: int, device, pixel_only: bool = False) -> float:
-    """A generator step with every switched-on loss term, or (`pixel_only`) one of the pixel-only phase."""
-    # the stage's own loop config and build record (G_L's audio skip included), timed at step 0 of a run whose
-    # pixel-only phase is one step long (pixel_only) or absent
+def generator_step(params, method: str, section, clips, device, pixel_only: bool = False):
+    """One step of the stage's generator loop, as a closure over its parts: (step, parts).
+
+    Every switched-on loss term, or (`pixel_only`) a step of the pixel-only phase; the stage's own loop config and
+    build record (G_L's audio skip and mel offset included), at step 0 of a run whose pixel-only phase is one step
+    long (pixel_only) or absent. Each clip's first window stands in for G_S's closed-lip references, so the
+    benchmarks need no silent_refs run."""
     config = generator_config(params, section, method, EXPERT, FACE_DIR, MEL_INDEX, seed_offset=0)
     cfg = {**config, "pixel_only_steps": int(pixel_only)}
     parts = G.training_parts(config, device)
     rng = np.random.default_rng(0)
     bs = section.optim.batch_size
     augment = WindowAugment(**config["augment"])
-    # stand-ins for G_S's closed-lip references (the benchmark needs no silent_refs run): each clip's first window
     refs = ({c.clip_id: SilentRefs(c.frames.read_window(0, 5), np.arange(5)) for c in clips}
             if method == "stabilized" else None)
+    offset = G.audio_offset(config["build"])
 
     def step():
-        batch = G.to_device(generator_batch(clips, rng, bs, refs), device, augment, rng)
+        batch = G.to_device(generator_batch(clips, rng, bs, refs, offset), device, augment, rng)
         G.generator_step(cfg, 0, batch, parts.gen, parts.disc, parts.opt_g, parts.opt_d, parts.expert, parts.vgg,
                          parts.mouth_reader)
         update_average(parts.ema, parts.gen)
 
-    return bs / timed_steps(step, steps, device)
+    return step, parts
+
+
+def bench_generator(params, method: str, section, clips, steps: int, device, pixel_only: bool = False) -> float:
+    """Samples/s of `generator_step`."""
+    step, _ = generator_step(params, method, section, clips, device, pixel_only)
+    return section.optim.batch_size / timed_steps(step, steps, device)
 
 
 def bench_evaluation(params, n_clips: int) -> float:

@@ -63,3 +63,13 @@ def keep_freed_memory() -> str:
              ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES), (M_ARENA_MAX, 1)))
     _status = "on" if ok else "unavailable (mallopt refused)"
     return _status
+
+
+def allocator_status() -> str:
+    """What `keep_freed_memory` did in this process, without doing it (for records): its status, or
+    "not applied in this process" where nothing called it (opted out reads as such either way)."""
+    if _status is not None:
+        return _status
+    if opted_out():
+        return f"off ({OPT_OUT}=0)"
+    return "not applied in this process"

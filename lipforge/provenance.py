@@ -94,11 +94,12 @@ def machine_label(machine: dict) -> str:
 def worker_record(rank: int) -> dict:
     """What one training worker records of itself: its rank, host, `current_machine` (called inside the worker,
     after torch is imported, so the record has torch's CPU capability and the worker's GPU) and whether glibc kept
-    its freed memory (`lipforge.cpu_allocator`; speed only, the arithmetic is the same either way)."""
-    from lipforge.cpu_allocator import keep_freed_memory
+    its freed memory (`lipforge.cpu_allocator`, applied by the worker's setup hook or the stage's driver; speed
+    only, the arithmetic is the same either way)."""
+    from lipforge.cpu_allocator import allocator_status
 
     return {"rank": rank, "host": current_host(), "machine": current_machine(),
-            "keep_freed_memory": keep_freed_memory()}
+            "keep_freed_memory": allocator_status()}
 
 
 # The workers of every training run this process drove, in order (one entry per run): `runner.fit` records

@@ -24,6 +24,18 @@ def test_on_by_default_with_glibc_and_idempotent(monkeypatch):
     assert status_in_fresh_process(None, monkeypatch) == ["on", "on"]
 
 
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_status_reads_without_applying(monkeypatch):
+    monkeypatch.delenv(cpu_allocator.OPT_OUT, raising=False)
+    code = ("from lipforge.cpu_allocator import allocator_status, keep_freed_memory; print(allocator_status()); "
+            "print(allocator_status()); keep_freed_memory(); print(allocator_status())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split("\n")[:3] == ["not applied in this process"] * 2 + ["on"]
+    monkeypatch.setenv(cpu_allocator.OPT_OUT, "0")
+    monkeypatch.setattr(cpu_allocator, "_status", None)
+    assert cpu_allocator.allocator_status() == "off (LIPFORGE_KEEP_FREED_MEMORY=0)"
+
+
 @pytest.mark.parametrize("value", ["0", "off", "False"])
 def test_opt_out_leaves_malloc_alone(value, monkeypatch):
     assert status_in_fresh_process(value, monkeypatch) == ["off (LIPFORGE_KEEP_FREED_MEMORY=0)"] * 2

@@ -180,9 +180,9 @@ from lipforge.params import RayParams
 with ray_session(RayParams(num_cpus=1)):
     name = 'ray.train.v2._internal.execution.controller.placement_group_cleaner'
     def probe():
-        from lipforge.cpu_allocator import keep_freed_memory
+        from lipforge.cpu_allocator import allocator_status
         arena_max = os.environ.get('MALLOC_ARENA_MAX')
-        return f"{logging.getLogger(name).level} {arena_max} {keep_freed_memory()} {os.getcwd()}"
+        return f"{logging.getLogger(name).level} {arena_max} {allocator_status()} {os.getcwd()}"
     print(ray.get(ray.remote(probe).remote()))
 """
     project = tmp_path / "project"
@@ -193,5 +193,6 @@ with ray_session(RayParams(num_cpus=1)):
     assert out.returncode == 0, out.stderr[-2000:]
     level, arena_max, allocator, cwd = out.stdout.strip().splitlines()[-1].split(" ", 3)
     assert level == str(logging.ERROR) and Path(cwd).resolve() == project.resolve()
-    # set in the worker's environment before it started (glibc reads it before any thread takes an arena)
+    # set in the worker's environment before it started (glibc reads it before any thread takes an arena), and
+    # applied by the worker's setup hook (allocator_status only reads what happened)
     assert arena_max == "1" and allocator == "on"
