@@ -368,6 +368,10 @@ class GeneratorSection(Section):
     # lipforge's, not the paper's: each training window and its identity references under one random mirror,
     # shift, zoom and light (the expert's augmentation, lipforge/train/augment.py). Default: all off (paper: none).
     augment: WindowAugmentParams = WindowAugmentParams(flip=False, max_shift=0, max_zoom=0, brightness=0, colour=0)
+    # The generator's and VGG's forward passes in float32 or, lipforge's, in bfloat16 under autocast (losses,
+    # weights and optimiser state stay float32; lipforge/train/precision.py). bf16 is faster only where the hardware
+    # runs it natively (CPUs with AVX-512 BF16 or AMX, GPUs from Ampere on) and changes the numbers.
+    precision: Literal["fp32", "bf16"] = "fp32"
 
     @model_validator(mode="after")
     def _mouth_region_inside_the_crop(self):

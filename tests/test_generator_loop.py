@@ -64,7 +64,8 @@ def test_generator_step_trains_the_discriminator_only_after_the_pixel_only_phase
     torch.manual_seed(0)
     cfg = {"method": "silent", "losses": {"pixel": True, "perceptual": False, "gan": True, "sync": False,
                                           "triplet": False, "mouth_pixel": False},
-           "weights": {"gan": 1.0, "pixel": 10.0}, "optim": {"lr": 1e-4}, "pixel_only_steps": 1, "pixel_only_lr": 1e-2}
+           "weights": {"gan": 1.0, "pixel": 10.0}, "optim": {"lr": 1e-4}, "pixel_only_steps": 1, "pixel_only_lr": 1e-2,
+           "precision": "fp32"}
     gen, disc = AddBias(), StabilizedDiscriminator(width=2, n_layers=3)
     opt_g, opt_d = torch.optim.Adam(gen.parameters(), lr=0.5), torch.optim.Adam(disc.parameters(), lr=0.5)
     batch = {"gt": torch.full((2, 5, 3, 8, 8), 0.5), "pose": torch.zeros(2, 5, 3, 8, 8), "mels": None, "ref": None}
@@ -278,3 +279,33 @@ def test_load_generator_returns_the_network_with_how_it_hears(tmp_path):
     mels, pose, ref = torch.randn(1, 5, 1, 80, 16), torch.rand(1, 5, 3, 64, 64), torch.rand(1, 5, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(loaded.net(mels, pose, ref), trained(mels, pose, ref))
+
+
+def test_a_bf16_step_of_the_tiny_g_l_has_finite_float32_losses_and_gradients_and_differs_from_fp32(tmp_path):
+    from lipforge.params import Params
+    from lipforge.train.generator_config import generator_config
+    from lipforge.train.generator_loop import generator_step, training_parts
+
+    params, args = _tiny_generator_run(tmp_path)
+    torch.manual_seed(0)
+    batch = {"gt": torch.rand(2, 5, 3, 64, 64), "ref": torch.rand(2, 5, 3, 64, 64), "mels": torch.randn(2, 5, 1, 80, 16),
+             "sync_mel": torch.randn(2, 1, 80, 16)}
+    batch["pose"] = batch["gt"].clone()
+    batch["pose"][..., 32:, :] = 0
+    results = {}
+    for precision in ("fp32", "bf16"):
+        tuned = Params.model_validate({**params.model_dump(), "train_generator": {
+            **params.train_generator.model_dump(), "precision": precision, "pixel_only_steps": 0}})
+        config = generator_config(tuned, tuned.train_generator, "stabilized", *args, seed_offset=0)
+        assert config["precision"] == precision
+        parts = training_parts(config, torch.device("cpu"))
+        terms, loss, d_loss = generator_step(config, 0, batch, parts.gen, parts.disc, parts.opt_g, parts.opt_d,
+                                             parts.expert, parts.vgg)
+        assert set(terms) >= {"pixel", "perceptual", "sync", "triplet", "gan"}
+        assert loss.dtype == torch.float32 and torch.isfinite(loss) and torch.isfinite(d_loss)
+        grads = [p.grad for p in parts.gen.parameters() if p.grad is not None]
+        assert grads and all(g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads)
+        results[precision] = {k: v.item() for k, v in terms.items()}
+    # the same initial weights and batch: close, not equal (the generator and VGG ran in bfloat16)
+    assert results["fp32"]["pixel"] != results["bf16"]["pixel"]
+    assert abs(results["fp32"]["pixel"] - results["bf16"]["pixel"]) < 0.05 * results["fp32"]["pixel"]

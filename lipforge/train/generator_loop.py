@@ -26,6 +26,7 @@ from lipforge.train import runner
 from lipforge.train.augment import WindowAugment, augment_generator_windows
 from lipforge.train.data import WINDOW, SilentRefs, generator_batch, load_clips, mask_lower_half
 from lipforge.train.lr_schedule import generator_lr, set_lr
+from lipforge.train.precision import forward_in
 from lipforge.train.weight_average import (average_state, delivered_weights, restore_average, update_average,
                                            weight_average)
 from models.experts import build_expert, lower_half
@@ -168,11 +169,11 @@ def generator_losses(cfg: dict, fake, batch, expert, vgg, disc, on: dict[str, bo
     want_per = on["perceptual"] and cfg["method"] != "wav2lip"
     want_at = on["triplet"] and cfg["method"] == "stabilized"
     if want_per or want_at:
-        which = cfg["perceptual"]["frames"]
-        f_fake = vgg(perceptual_frames(fake, which))
+        which, precision = cfg["perceptual"]["frames"], cfg["precision"]
+        f_fake = forward_in(precision, vgg, perceptual_frames(fake, which))
         with torch.no_grad():
-            f_gt = vgg(perceptual_frames(gt, which))
-            f_ref = vgg(perceptual_frames(ref, which)) if want_at else None
+            f_gt = forward_in(precision, vgg, perceptual_frames(gt, which))
+            f_ref = forward_in(precision, vgg, perceptual_frames(ref, which)) if want_at else None
         if want_per:
             out["perceptual"] = L.perceptual_loss(f_fake, f_gt, cfg["perceptual"]["layer_weights"])
         if want_at:
@@ -201,7 +202,9 @@ def generator_step(cfg: dict, step: int, batch: dict, gen, disc, opt_g, opt_d, e
     Returns (unweighted terms, total generator loss, discriminator loss or None)."""
     on = losses_at_step(cfg["losses"], cfg["pixel_only_steps"], step)
     set_lr((opt_g, opt_d), generator_lr(cfg["optim"]["lr"], cfg["pixel_only_lr"], cfg["pixel_only_steps"], step))
-    fake = gen(batch["mels"], batch["pose"], batch["ref"])
+    # the generator and VGG carry most of a step's arithmetic; `precision` bf16 runs them in bfloat16
+    # (lipforge/train/precision.py), every loss in float32
+    fake = forward_in(cfg["precision"], gen, batch["mels"], batch["pose"], batch["ref"])
     d_loss = None
     if on["gan"]:
         d_loss = L.gan_discriminator_loss(disc(batch["gt"].flatten(0, 1)), disc(fake.detach().flatten(0, 1)))
