@@ -40,7 +40,8 @@ def setup_ray_worker() -> None:
     - Keep freed memory in the worker (`lipforge.cpu_allocator`): training and evaluation tensors reuse it instead
       of page-faulting fresh memory every step. Speed only, the arithmetic is the same. The environment
       `ray_session` gives the workers already set it up at process start, before any thread took an arena; this
-      records the status where a worker was started without it."""
+      applies it (for threads started later) where a worker was started without it, and sets the status that
+      `allocator_status` reports in the worker's provenance."""
     import logging
 
     keep_freed_memory()
