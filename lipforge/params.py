@@ -14,6 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 DEFAULT_PARAMS = Path("params.yaml")
 
+# The generators' arithmetic (`precision` of silent_refs and train_generator); lipforge/train/precision.py reads
+# the allowed values from here, so params and the code that runs them cannot disagree.
+Precision = Literal["fp32", "bf16"]
+
 
 class ParamsError(ValueError):
     """A params.yaml problem, phrased as one actionable line."""
@@ -371,7 +375,7 @@ class GeneratorSection(Section):
     # The generator's and VGG's forward passes in float32 or, lipforge's, in bfloat16 under autocast (losses,
     # weights and optimiser state stay float32; lipforge/train/precision.py). bf16 is faster only where the hardware
     # runs it natively (CPUs with AVX-512 BF16 or AMX, GPUs from Ampere on) and changes the numbers.
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Precision = "fp32"
 
     @model_validator(mode="after")
     def _mouth_region_inside_the_crop(self):

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from lipforge.train.precision import forward_in, to_float32
+from lipforge.train.precision import PRECISIONS, forward_in, to_float32
 
 
 def test_to_float32_converts_floating_tensors_inside_containers_and_leaves_the_rest():
@@ -44,7 +44,10 @@ def test_params_accept_fp32_and_bf16_only():
     from benchmarks.training import params_with
     from lipforge.params import ParamsError
 
+    assert PRECISIONS == ("fp32", "bf16")  # the code runs exactly what params accept: one list, in lipforge.params
     assert params_with([]).train_generator.precision == "fp32"
-    assert params_with(["train_generator.precision=bf16"]).train_generator.precision == "bf16"
+    for precision in PRECISIONS:
+        assert params_with([f"train_generator.precision={precision}"]).train_generator.precision == precision
+        forward_in(precision, nn.Identity(), torch.ones(1))
     with pytest.raises(ParamsError, match="precision"):
         params_with(["silent_refs.precision=fp16"])

@@ -10,11 +10,13 @@ same one faster.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import torch
 
-PRECISIONS = ("fp32", "bf16")
+from lipforge.params import Precision
+
+PRECISIONS = get_args(Precision)  # ("fp32", "bf16")
 
 
 def to_float32(out: Any) -> Any:
