@@ -17,7 +17,6 @@ import os
 import resource
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -58,14 +57,10 @@ def main() -> None:
     if args.child:
         from lipforge.cpu_allocator import keep_freed_memory
 
+        from benchmarks.training import in_thread
+
         keep_freed_memory()  # before the thread starts, as the Ray worker setup hook does
-        result: dict = {}
-        worker = threading.Thread(target=lambda: result.update(run_steps(args.method, args.steps, args.set)))
-        worker.start()
-        worker.join()
-        if not result:
-            raise SystemExit("the training thread failed; see the traceback above")
-        print(json.dumps(result))
+        print(json.dumps(in_thread(lambda: run_steps(args.method, args.steps, args.set))))
         return
     cmd = [sys.executable, __file__, "--child", "--steps", str(args.steps), "--method", args.method]
     cmd += [f"--set={item}" for item in args.set]

@@ -18,7 +18,6 @@ import argparse
 import json
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -76,16 +75,11 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=4)
     ap.add_argument("--method", default="stabilized", choices=["stabilized", "wav2lip", "silent"])
     args = ap.parse_args()
+    from benchmarks.training import in_thread
     from lipforge.cpu_allocator import keep_freed_memory
 
     allocator = keep_freed_memory()  # before the thread starts, as the Ray worker setup hook does
-    result: dict = {}
-    worker = threading.Thread(target=lambda: result.update(
-        measure(args.method, args.pairs, args.set + args.a, args.set + args.b)))
-    worker.start()
-    worker.join()
-    if not result:
-        raise SystemExit("the training thread failed; see the traceback above")
+    result = in_thread(lambda: measure(args.method, args.pairs, args.set + args.a, args.set + args.b))
     print(json.dumps({"method": args.method, "pairs": args.pairs, "a": args.set + args.a, "b": args.set + args.b,
                       "keep_freed_memory": allocator, **summary(result)}, indent=2))
 

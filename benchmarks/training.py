@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -51,6 +52,18 @@ def timed_steps(step, n: int, device, warmup: int = 2) -> float:
         step()
     sync(device)
     return (time.perf_counter() - t0) / n
+
+
+def in_thread(work):
+    """work() in a thread other than the main one, as Ray Train runs a training loop (glibc gives a new thread its
+    own malloc arena unless keep_freed_memory ran first); its result, or SystemExit when the thread failed."""
+    result = []
+    worker = threading.Thread(target=lambda: result.append(work()))
+    worker.start()
+    worker.join()
+    if not result:
+        raise SystemExit("the training thread failed; see the traceback above")
+    return result[0]
 
 
 def params_with(overrides: list[str], path: Path | str = DEFAULT_PARAMS):

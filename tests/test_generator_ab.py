@@ -22,3 +22,15 @@ def test_summary_reports_medians_and_how_much_faster_b_is():
     assert out["median_seconds_per_step"] == {"A": 1.275, "B": 1.025}
     assert out["speedup_of_b"] == round(1.275 / 1.025, 2) == 1.24
     assert out["seconds_per_step"]["B"] == [1.0, 0.95, 2.0, 1.05]
+
+
+def test_in_thread_returns_the_result_and_stops_when_the_thread_failed():
+    import threading
+
+    import pytest
+
+    from benchmarks.training import in_thread
+
+    assert in_thread(lambda: threading.current_thread() is not threading.main_thread()) is True
+    with pytest.raises(SystemExit, match="thread failed"):
+        in_thread(lambda: 1 / 0)
