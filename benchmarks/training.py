@@ -30,6 +30,7 @@ from lipforge.train.data import Negatives, SilentRefs, expert_batch, generator_b
 from lipforge.train.augment import WindowAugment
 from lipforge.train.expert_loop import build_trainable, mouth_shape_targets, train_step
 from lipforge.train.generator_config import generator_config
+from lipforge.train.precision import resolve_precision
 from lipforge.train.weight_average import update_average, weight_average
 from stages.train_expert import arch_kwargs
 
@@ -117,6 +118,7 @@ def generator_step(params, method: str, section, clips, device, pixel_only: bool
     long (pixel_only) or absent. Each clip's first window stands in for G_S's closed-lip references, so the
     benchmarks need no silent_refs run."""
     config = generator_config(params, section, method, EXPERT, FACE_DIR, MEL_INDEX, seed_offset=0)
+    config = G.on_device(config, device)
     cfg = {**config, "pixel_only_steps": int(pixel_only)}
     parts = G.training_parts(config, device)
     rng = np.random.default_rng(0)
@@ -169,7 +171,11 @@ def main() -> None:
     out = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
            "torch_threads": torch.get_num_threads(), "steps": args.steps, "overrides": args.set,
            # as in the stages' training workers (lipforge.cpu_allocator; LIPFORGE_KEEP_FREED_MEMORY=0 to compare)
-           "keep_freed_memory": keep_freed_memory()}
+           "keep_freed_memory": keep_freed_memory(),
+           # what each generator's precision param resolves to here (`auto`: bf16 where the device runs it natively)
+           "precision": {"G_S": resolve_precision(params.silent_refs.precision, device),
+                         "wav2lip": resolve_precision(params.train_generator.wav2lip_precision, device),
+                         "stabilized": resolve_precision(params.train_generator.precision, device)}}
     for name in params.train_expert.experts:
         spec = params.train_expert.experts[name]
         out[f"expert_{name}_{spec.arch}_samples_per_s"] = round(bench_expert(params, name, clips, args.steps, device), 1)

@@ -128,6 +128,8 @@ def run(params: Params, face_dir: Path = FACE_DIR, mel_index: Path = MEL_INDEX, 
         "reference_abs_error": reference_errors_by_split(errors),
         "landmarks": backend_provenance("dlib"), "perceptual": perceptual, "model_sha256": sha,
         "train_seconds": round(train_seconds, 1),
+        "precision": {"setting": config["precision"],
+                      "ran_in": runner.worker_values(state["training_attempts"], "precision")},
     }
     write_json(report_path, report)
     write_curve(curve_path, state["history"])

@@ -52,7 +52,10 @@ def run(params: Params, face_dir: Path = FACE_DIR, mel_index: Path = MEL_INDEX, 
               "final": {k: v for k, v in last.items() if k != "step"},
               "train_seconds": round(state["train_seconds"], 1),
               "resumed_from_steps": runner.resumed_from_steps(state["training_attempts"]), "wall_seconds": round(wall, 1),
-              "perceptual": perceptual, "expert_sha256": config["expert_sha256"], "model_sha256": sha}
+              "perceptual": perceptual, "expert_sha256": config["expert_sha256"], "model_sha256": sha,
+              # what the precision param said and what the workers ran (`auto` resolves per device)
+              "precision": {"setting": config["precision"],
+                            "ran_in": runner.worker_values(state["training_attempts"], "precision")}}
     write_json(report_path, report)
     write_curve(curve_path, state["history"])
     summary("train_generator", f"{cfg.method}: {state['step']} steps in {report['train_seconds']} s, "

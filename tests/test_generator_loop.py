@@ -141,6 +141,23 @@ def test_generator_config_gives_g_l_its_audio_options_and_g_s_the_papers(tmp_pat
     params = Params.model_validate({"train_generator": {"audio_offset": -1, "audio_input": "embedding"}})
     g_l = generator_config(params, params.train_generator, "stabilized", *args, seed_offset=202)
     assert (g_l["build"]["audio_offset"], g_l["build"]["kwargs"]["audio_input"]) == (-1, "embedding")
+    # each generator has its own precision setting; the workers resolve `auto` (on_device)
+    assert (g_s["precision"], g_l["precision"], wav2lip["precision"]) == ("fp32", "auto", "fp32")
+    params = Params.model_validate({"train_generator": {"precision": "fp32", "wav2lip_precision": "bf16"}})
+    assert generator_config(params, params.train_generator, "stabilized", *args, seed_offset=202)["precision"] == "fp32"
+    assert generator_config(params, params.train_generator, "wav2lip", *args, seed_offset=202)["precision"] == "bf16"
+
+
+def test_on_device_resolves_the_precision_setting_and_keeps_the_rest(monkeypatch):
+    from lipforge.train.generator_loop import on_device
+
+    config = {"precision": "auto", "seed": 3}
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert on_device(config, torch.device("cpu")) == {"precision": "fp32", "seed": 3}
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert on_device(config, torch.device("cpu")) == {"precision": "bf16", "seed": 3}
+    assert config["precision"] == "auto"   # the run's config (its checkpoint key) keeps the setting
 
 
 def _tiny_generator_run(tmp_path):

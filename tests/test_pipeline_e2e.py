@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
+from lipforge.train.precision import resolve_precision
 from tests.pipeline_project import TINY, add_clip_copy, tiny_training
 from tests.pipeline_project import copy_repo as _copy_repo
 from tests.pipeline_project import dvc as _dvc
@@ -81,6 +83,8 @@ def test_interrupted_generator_training_resumes_from_its_last_checkpoint(project
     assert "Running stage 'train_generator'" in out
     report = json.loads((project / "reports/train_generator.json").read_text())
     assert report["resumed_from_steps"] == [4] and report["steps"] == 6
+    # G_L's default precision `auto`, as both attempts' worker on this CPU resolved it
+    assert report["precision"] == {"setting": "auto", "ran_in": [resolve_precision("auto", torch.device("cpu"))]}
     assert not (project / "data/generator/runs").exists()
     # provenance names the workers of each attempt: the interrupted one from step 0 and the resume from step 4
     record = json.loads((project / "reports/provenance/train_generator.json").read_text())

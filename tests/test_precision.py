@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from lipforge.train.precision import PRECISIONS, forward_in, to_float32
+from lipforge.train.precision import PRECISIONS, SETTINGS, forward_in, native_bf16, resolve_precision, to_float32
 
 
 def test_to_float32_converts_floating_tensors_inside_containers_and_leaves_the_rest():
@@ -40,14 +40,49 @@ def test_an_unknown_precision_is_refused():
         forward_in("fp16", nn.Identity(), torch.ones(1))
 
 
-def test_params_accept_fp32_and_bf16_only():
+def test_params_accept_auto_fp32_and_bf16_only():
     from benchmarks.training import params_with
     from lipforge.params import ParamsError
 
-    assert PRECISIONS == ("fp32", "bf16")  # the code runs exactly what params accept: one list, in lipforge.params
-    assert params_with([]).train_generator.precision == "fp32"
-    for precision in PRECISIONS:
-        assert params_with([f"train_generator.precision={precision}"]).train_generator.precision == precision
-        forward_in(precision, nn.Identity(), torch.ones(1))
+    # the code runs exactly what params accept: one list, in lipforge.params
+    assert PRECISIONS == ("fp32", "bf16") and SETTINGS == ("auto", *PRECISIONS)
+    defaults = params_with([])
+    assert defaults.train_generator.precision == "auto"
+    assert defaults.train_generator.wav2lip_precision == "fp32" and defaults.silent_refs.precision == "fp32"
+    for setting in SETTINGS:
+        assert params_with([f"train_generator.precision={setting}"]).train_generator.precision == setting
+        forward_in(resolve_precision(setting, torch.device("cpu")), nn.Identity(), torch.ones(1))
     with pytest.raises(ParamsError, match="precision"):
         params_with(["silent_refs.precision=fp16"])
+
+
+def _cpu_features(monkeypatch, avx512_bf16: bool, amx: bool):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+
+
+@pytest.mark.parametrize("avx512_bf16, amx, expected", [(True, False, "bf16"), (False, True, "bf16"),
+                                                        (False, False, "fp32")])
+def test_auto_is_bf16_only_on_a_cpu_that_runs_it_natively(monkeypatch, avx512_bf16, amx, expected):
+    _cpu_features(monkeypatch, avx512_bf16, amx)
+    cpu = torch.device("cpu")
+    assert native_bf16(cpu) == (expected == "bf16")
+    assert resolve_precision("auto", cpu) == expected
+    # an explicit setting is what it says, whatever the hardware
+    assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
+
+
+def test_auto_on_a_device_of_unknown_kind_is_fp32(monkeypatch):
+    _cpu_features(monkeypatch, True, True)
+    assert resolve_precision("auto", torch.device("meta")) == "fp32"
+
+
+def test_a_cpu_without_torchs_feature_checks_counts_as_not_native(monkeypatch):
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+
+
+def test_an_unknown_setting_is_refused_by_name():
+    with pytest.raises(ValueError, match="fp16"):
+        resolve_precision("fp16", torch.device("cpu"))

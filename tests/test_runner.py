@@ -26,12 +26,22 @@ def test_training_attempts_keep_every_resume_and_account_for_steps_of_older_chec
     assert runner.resumed_from_steps(older) == [4, 9]
 
 
+def test_worker_values_lists_what_the_workers_of_every_attempt_recorded_once():
+    attempts = [{"from_step": 0, "workers": [{"rank": 0, "precision": "bf16"}, {"rank": 1, "precision": "bf16"}]},
+                {"from_step": 4, "workers": []},   # an older checkpoint's attempt: no workers known
+                {"from_step": 9, "workers": [{"rank": 0, "precision": "fp32"}, {"rank": 1}]}]
+    assert runner.worker_values(attempts, "precision") == ["bf16", "fp32"]
+    assert runner.worker_values(attempts[:1], "precision") == ["bf16"]
+    assert runner.worker_values(attempts, "absent") == []
+
+
 @pytest.mark.slow
 def test_a_two_worker_run_records_each_workers_machine(tmp_path):
     def loop(config):   # defined here so Ray ships it by value to its workers
         device, rank, world = runner.setup_worker(config)
         runner.prepare(torch.nn.Linear(2, 1))   # DDP over gloo: the collectives the gather below uses
-        attempts = runner.training_attempts(runner.restore(), 0, runner.gather_worker_records(rank, world))
+        workers = runner.gather_worker_records(rank, world, {"precision": f"rank-{rank}"})
+        attempts = runner.training_attempts(runner.restore(), 0, workers)
         runner.report({"step": 1}, {"step": 1, "world": world, "training_attempts": attempts}, rank)
 
     trainer = TrainerParams(num_workers=2, cpus_per_worker=1)
@@ -42,4 +52,5 @@ def test_a_two_worker_run_records_each_workers_machine(tmp_path):
     assert [w["rank"] for w in attempt["workers"]] == [0, 1]
     for worker in attempt["workers"]:
         assert worker["host"] and worker["machine"]["torch_cpu_capability"]
+        assert worker["precision"] == f"rank-{worker['rank']}"   # each worker's own extra, not rank 0's
     assert training_workers()[-1] == {"run": "two-workers", "attempts": state["training_attempts"]}

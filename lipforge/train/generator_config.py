@@ -40,7 +40,9 @@ def generator_config(params: Params, section, method: str, expert_path: Path, fa
             "optim": section.optim.model_dump(), "losses": section.losses.model_dump(),
             "pixel_only_steps": section.pixel_only_steps, "pixel_only_lr": section.pixel_only_lr,
             "ema_decay": section.ema_decay, "mouth_region": section.mouth_region,
-            "augment": section.augment.model_dump(), "precision": section.precision,
+            "augment": section.augment.model_dump(),
+            # a setting (auto | fp32 | bf16); each training worker resolves it (generator_loop.on_device)
+            "precision": section.wav2lip_precision if method == "wav2lip" else section.precision,
             "weights": section.weights.model_dump(),
             "wav2lip_weights": None if method == "silent" else section.wav2lip_weights.model_dump(),
             "perceptual": params.perceptual.model_dump(), "vgg_path": str(vgg) if vgg else None,

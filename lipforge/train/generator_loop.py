@@ -26,7 +26,7 @@ from lipforge.train import runner
 from lipforge.train.augment import WindowAugment, augment_generator_windows
 from lipforge.train.data import WINDOW, SilentRefs, generator_batch, load_clips, mask_lower_half
 from lipforge.train.lr_schedule import generator_lr, set_lr
-from lipforge.train.precision import forward_in
+from lipforge.train.precision import forward_in, resolve_precision
 from lipforge.train.weight_average import (average_state, delivered_weights, restore_average, update_average,
                                            weight_average)
 from models.experts import build_expert, lower_half
@@ -294,8 +294,14 @@ def restore_parts(parts: TrainingParts, state: dict) -> None:
     parts.opt_d.load_state_dict(state["opt_d"])
 
 
+def on_device(config: dict, device) -> dict:
+    """`config` with its precision setting resolved for `device` (`auto`: bf16 where the device runs it natively)."""
+    return {**config, "precision": resolve_precision(config["precision"], device)}
+
+
 def train_generator_loop(config: dict) -> None:
     device, rank, world = runner.setup_worker(config)
+    config = on_device(config, device)
     parts = training_parts(config, device)
     state = runner.restore()
     start, history, seconds = 0, [], 0.0
@@ -304,7 +310,8 @@ def train_generator_loop(config: dict) -> None:
         start, history, seconds = state["step"], state["history"], state["train_seconds"]
     # DDP-wrapped when there is more than one worker; `parts` keeps the plain networks for the checkpoints
     gen, disc = runner.prepare(parts.gen), runner.prepare(parts.disc)
-    attempts = runner.training_attempts(state, start, runner.gather_worker_records(rank, world))
+    workers = runner.gather_worker_records(rank, world, {"precision": config["precision"]})
+    attempts = runner.training_attempts(state, start, workers)
 
     clips = load_clips(config["face_dir"], config["mel_index"], ("train",))
     silent = load_silent_refs(config.get("silent_refs"))

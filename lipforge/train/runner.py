@@ -80,11 +80,12 @@ def setup_worker(config: dict) -> tuple[torch.device, int, int]:
     return ray.train.torch.get_device(), ctx.get_world_rank(), ctx.get_world_size()
 
 
-def gather_worker_records(rank: int, world: int) -> list[dict]:
-    """Every worker's `worker_record`, by rank (a collective: all ranks must call it, after `prepare`, which sets the
-    worker's GPU that NCCL's object gather uses). On a cluster the workers that train are other machines than the
-    driver whose stage writes the provenance; this is how it learns theirs."""
-    mine = worker_record(rank)
+def gather_worker_records(rank: int, world: int, extra: dict | None = None) -> list[dict]:
+    """Every worker's `worker_record` plus its `extra` (e.g. the precision it resolved), by rank (a collective: all
+    ranks must call it, after `prepare`, which sets the worker's GPU that NCCL's object gather uses). On a cluster
+    the workers that train are other machines than the driver whose stage writes the provenance; this is how it
+    learns theirs."""
+    mine = {**worker_record(rank), **(extra or {})}
     if world == 1 or not torch.distributed.is_initialized():
         return [mine]
     gathered: list = [None] * world
@@ -103,6 +104,12 @@ def training_attempts(state: dict | None, start: int, workers: list[dict]) -> li
     else:
         earlier = [{"from_step": s, "workers": []} for s in [0, *state.get("resumed_from", [])]]
     return earlier + [{"from_step": start, "workers": workers}]
+
+
+def worker_values(attempts: list[dict], key: str) -> list:
+    """The distinct values of `key` in the worker records of every attempt (`training_attempts`), sorted: one value
+    for a run whose workers all agreed, more where a resume landed on other hardware."""
+    return sorted({w[key] for a in attempts for w in a["workers"] if key in w})
 
 
 def resumed_from_steps(attempts: list[dict]) -> list[int]:
