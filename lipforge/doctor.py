@@ -1,4 +1,4 @@
-"""`lipforge doctor`: which backends and weight files this machine has, and what `auto` picks."""
+"""`lipforge doctor`: which backends and weight files this machine has, and what `auto` picks (backends, precision)."""
 from __future__ import annotations
 
 import shutil
@@ -41,12 +41,23 @@ def weight_rows() -> list[dict]:
     return rows
 
 
+def precision_rows() -> list[dict]:
+    """What a generator's `precision: auto` resolves to on this machine's CPU and, if there is one, its GPU."""
+    import torch
+
+    from lipforge.train.precision import native_bf16, resolve_precision
+
+    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    return [{"component": "precision", "name": f"bfloat16 on {d.type}", "available": native_bf16(d),
+             "detail": f"precision auto -> {resolve_precision('auto', d)}"} for d in devices]
+
+
 def run_doctor() -> int:
     console = Console()
     table = Table(title="lipforge doctor", show_lines=False)
     for col in ("component", "name", "status", "detail"):
         table.add_column(col, overflow="fold")
-    for r in backend_rows() + tool_rows() + weight_rows():
+    for r in backend_rows() + tool_rows() + weight_rows() + precision_rows():
         status = "[green]present[/]" if r["available"] else "[yellow]absent[/]"
         if r.get("auto"):
             status += " [bold](auto)[/]"

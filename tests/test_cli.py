@@ -12,3 +12,9 @@ def test_doctor_lists_backends_and_auto_choice():
     assert "absent" in row("face_alignment") and "s3fd-619a316812.pth" in row("face_alignment")
     assert "present (auto)" in row("pocketsphinx") and "absent" in row("mfa")
     assert "vgg19-dcbb9e9d.pth" in row("vgg19")
+    # what a generator's `precision: auto` becomes on this CPU, as the training workers resolve it
+    import torch
+
+    from lipforge.train.precision import resolve_precision
+
+    assert f"precision auto -> {resolve_precision('auto', torch.device('cpu'))}" in row("cpu")
