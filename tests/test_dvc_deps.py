@@ -78,3 +78,20 @@ def test_every_imported_repo_file_is_a_dep(stage):
     imported = {p.relative_to(ROOT).as_posix() for p in import_closure(entry)}
     missing = sorted(f for f in imported - NOT_OUTPUT_AFFECTING if not covered(f, deps))
     assert not missing, f"dvc.yaml stage {stage} imports {missing} but does not list them (or a folder) under deps"
+
+
+def test_bytecode_caches_do_not_change_a_code_dependency(tmp_path):
+    """A `__pycache__` that an interpreter writes into lipforge/ (one without PYTHONDONTWRITEBYTECODE, a test's
+    subprocess) must not make the committed dvc.lock's code deps look modified: .dvcignore leaves them out."""
+    import shutil
+
+    from tests.pipeline_project import copy_repo, dvc
+
+    copy_repo(tmp_path)
+    shutil.copy2(ROOT / "dvc.lock", tmp_path / "dvc.lock")
+    cache = tmp_path / "lipforge/face/__pycache__"
+    cache.mkdir(exist_ok=True)
+    (cache / "crop.cpython-311.pyc").write_bytes(b"not code")
+    (tmp_path / "lipforge/face/stray.pyc").write_bytes(b"not code either")
+    status = dvc(tmp_path, "status", "face_crop")
+    assert "lipforge/face" not in status, status
