@@ -31,7 +31,7 @@ from lipforge.stage import stage_main
 from lipforge.train import runner
 from lipforge.train.artifacts import save_model, write_curve, write_json
 from lipforge.train.data import mask_lower_half, to_float
-from lipforge.train.generator_config import CODE, generator_config, perceptual_provenance
+from lipforge.train.generator_config import CODE, generator_config, perceptual_provenance, precision_report
 from lipforge.train.generator_loop import build_generator, final_weights, train_generator_loop
 
 FACE_DIR = Path("data/face_crop")
@@ -128,8 +128,7 @@ def run(params: Params, face_dir: Path = FACE_DIR, mel_index: Path = MEL_INDEX, 
         "reference_abs_error": reference_errors_by_split(errors),
         "landmarks": backend_provenance("dlib"), "perceptual": perceptual, "model_sha256": sha,
         "train_seconds": round(train_seconds, 1),
-        "precision": {"setting": config["precision"],
-                      "ran_in": runner.worker_values(state["training_attempts"], "precision")},
+        "precision": precision_report(config, state),
     }
     write_json(report_path, report)
     write_curve(curve_path, state["history"])

@@ -16,7 +16,7 @@ from lipforge.stage import StageError, stage_main
 from lipforge.train import runner
 from lipforge.train.artifacts import latest_metrics, save_model, write_curve, write_json
 from lipforge.train.generator_loop import final_weights, silent_ref_paths, train_generator_loop
-from lipforge.train.generator_config import CODE, generator_config, perceptual_provenance
+from lipforge.train.generator_config import CODE, generator_config, perceptual_provenance, precision_report
 
 FACE_DIR = Path("data/face_crop")
 MEL_INDEX = Path("data/mel/index.parquet")
@@ -53,9 +53,7 @@ def run(params: Params, face_dir: Path = FACE_DIR, mel_index: Path = MEL_INDEX, 
               "train_seconds": round(state["train_seconds"], 1),
               "resumed_from_steps": runner.resumed_from_steps(state["training_attempts"]), "wall_seconds": round(wall, 1),
               "perceptual": perceptual, "expert_sha256": config["expert_sha256"], "model_sha256": sha,
-              # what the precision param said and what the workers ran (`auto` resolves per device)
-              "precision": {"setting": config["precision"],
-                            "ran_in": runner.worker_values(state["training_attempts"], "precision")}}
+              "precision": precision_report(config, state)}
     write_json(report_path, report)
     write_curve(curve_path, state["history"])
     summary("train_generator", f"{cfg.method}: {state['step']} steps in {report['train_seconds']} s, "

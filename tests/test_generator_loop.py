@@ -49,6 +49,20 @@ def test_only_the_terms_in_force_are_computed_and_weighted():
     assert float(total_loss(w2l, terms)) == 0.25   # (1 - s - g) applies only with the sync and GAN terms present
 
 
+def test_the_target_and_reference_vgg_features_of_one_pass_are_those_of_two():
+    from lipforge.train.generator_loop import constant_vgg_features
+    from models.vgg import load_vgg19
+
+    vgg = load_vgg19(["relu1_1", "relu2_1"], None, seed=0)[0]
+    gt, ref = torch.rand((3, 3, 16, 16), generator=torch.Generator().manual_seed(1)), torch.rand((3, 3, 16, 16))
+    f_gt, f_ref = constant_vgg_features("fp32", vgg, gt, ref)
+    for merged, alone in zip(f_gt + f_ref, vgg(gt) + vgg(ref)):
+        assert merged.shape == alone.shape and torch.allclose(merged, alone, atol=1e-6)
+    assert not torch.equal(f_gt[1], f_ref[1])   # the halves are not swapped or shared
+    f_only, none = constant_vgg_features("fp32", vgg, gt, None)   # perceptual without the triplet term
+    assert none is None and all(torch.equal(a, b) for a, b in zip(f_only, vgg(gt)))
+
+
 class AddBias(nn.Module):
     """A one-parameter stand-in generator: the pose frames plus a learned offset."""
 

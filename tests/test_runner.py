@@ -35,6 +35,14 @@ def test_worker_values_lists_what_the_workers_of_every_attempt_recorded_once():
     assert runner.worker_values(attempts, "absent") == []
 
 
+def test_a_generator_stage_reports_its_precision_setting_and_what_its_workers_ran():
+    from lipforge.train.generator_config import precision_report
+
+    state = {"training_attempts": [{"from_step": 0, "workers": [{"rank": 0, "precision": "bf16"}]},
+                                   {"from_step": 100, "workers": [{"rank": 0, "precision": "fp32"}]}]}
+    assert precision_report({"precision": "auto"}, state) == {"setting": "auto", "ran_in": ["bf16", "fp32"]}
+
+
 @pytest.mark.slow
 def test_a_two_worker_run_records_each_workers_machine(tmp_path):
     def loop(config):   # defined here so Ray ships it by value to its workers

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from lipforge.params import Params
 from lipforge.stage import StageError
+from lipforge.train import runner
 from lipforge.train.artifacts import load_model_file
 from lipforge.train.generator_loop import generator_build
 from lipforge.weights import locate
@@ -55,3 +56,9 @@ def perceptual_provenance(config: dict) -> dict | None:
     if config["method"] == "wav2lip" or not (config["losses"]["perceptual"] or config["losses"].get("triplet")):
         return None
     return load_vgg19(config["perceptual"]["layers"], config["vgg_path"], config["seed"])[1]
+
+
+def precision_report(config: dict, state: dict) -> dict:
+    """A generator run's `precision` entry for its stage report: what the param said (`auto` | `fp32` | `bf16`) and
+    what the training workers ran in (`auto` resolves per device)."""
+    return {"setting": config["precision"], "ran_in": runner.worker_values(state["training_attempts"], "precision")}

@@ -126,6 +126,17 @@ def perceptual_frames(x: torch.Tensor, which: str) -> torch.Tensor:
     return x.flatten(0, 1)
 
 
+def constant_vgg_features(precision: str, vgg, gt: torch.Tensor, ref: torch.Tensor | None):
+    """VGG features of the target frames and, when given, the reference frames, in one forward pass: VGG is frozen
+    and per image, so this is two passes' arithmetic (bit for bit on the CPUs measured), and a batch twice the size
+    runs faster (docs/experiments.md "G_L in bfloat16"). -> (target features, reference features or None)."""
+    if ref is None:
+        return forward_in(precision, vgg, gt), None
+    both = forward_in(precision, vgg, torch.cat([gt, ref]))
+    n = len(gt)
+    return [f[:n] for f in both], [f[n:] for f in both]
+
+
 def losses_at_step(losses: dict[str, bool], pixel_only_steps: int, step: int) -> dict[str, bool]:
     """The loss switches in force at (0-based) `step`: the pixel terms alone (pixel L1, and mouth_pixel when switched
     on) before `pixel_only_steps`, else `losses`.
@@ -172,8 +183,8 @@ def generator_losses(cfg: dict, fake, batch, expert, vgg, disc, on: dict[str, bo
         which, precision = cfg["perceptual"]["frames"], cfg["precision"]
         f_fake = forward_in(precision, vgg, perceptual_frames(fake, which))
         with torch.no_grad():
-            f_gt = forward_in(precision, vgg, perceptual_frames(gt, which))
-            f_ref = forward_in(precision, vgg, perceptual_frames(ref, which)) if want_at else None
+            f_gt, f_ref = constant_vgg_features(precision, vgg, perceptual_frames(gt, which),
+                                                perceptual_frames(ref, which) if want_at else None)
         if want_per:
             out["perceptual"] = L.perceptual_loss(f_fake, f_gt, cfg["perceptual"]["layer_weights"])
         if want_at:
