@@ -417,7 +417,7 @@ class SilentRefsParams(GeneratorSection):
 class TrainGeneratorParams(GeneratorSection):
     out_dir: str = "data/generator"
     method: Literal["wav2lip", "stabilized"] = "stabilized"
-    optim: OptimParams = OptimParams(steps=550, batch_size=16)
+    optim: OptimParams = OptimParams(steps=375, batch_size=16)
     pixel_only_steps: int = Field(default=175, ge=0)
     # G_L's arithmetic: bf16 where the hardware runs it natively (docs/experiments.md "bf16 at batch 16"). The wav2lip
     # baseline keeps its own, fp32: in bf16 it fell on every figure in the one seed measured.
